@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/emberwatch/emberwatch"
+	"github.com/emberwatch/emberwatch/buffer"
+	"github.com/emberwatch/emberwatch/configs"
+	"github.com/emberwatch/emberwatch/detect"
+	"github.com/emberwatch/emberwatch/windowing"
+)
+
+// maxPending caps messages held in memory while the outbox refuses appends
+// (a full disk); past it the oldest summaries are dropped, and counted.
+const maxPending = 10_000
+
+// processor is the stage between the sources and the outbox: it folds
+// readings into windows, scores the windows, and appends alerts and window
+// summaries to the outbox, one transaction per batch of readings.
+type processor struct {
+	windower *windowing.Windower
+	engine   *detect.Engine
+	box      *buffer.Outbox
+	device   string
+	topics   configs.Topics
+	log      zerolog.Logger
+
+	feats     []emberwatch.Features
+	alerts    []emberwatch.Alert
+	pending   []buffer.Pending
+	summaries []emberwatch.Summary
+	sumEnd    time.Time
+
+	rejected      map[error]uint64
+	appendErrors  uint64
+	droppedOnFull uint64
+}
+
+// run consumes readings until in is closed, then flushes the open windows
+// and appends the last messages.
+func (p *processor) run(in <-chan emberwatch.Reading) error {
+	p.rejected = map[error]uint64{}
+	for r := range in {
+		p.add(r)
+	batch:
+		for n := 1; n < maxBatch; n++ {
+			select {
+			case r, ok := <-in:
+				if !ok {
+					break batch
+				}
+				p.add(r)
+			default:
+				break batch
+			}
+		}
+		p.commit()
+	}
+	p.feats = p.windower.Flush(p.feats[:0])
+	p.score()
+	p.flushSummaries()
+	p.commit()
+	if len(p.pending) > 0 {
+		return errors.New("outbox refused the last messages; they are lost")
+	}
+	return nil
+}
+
+func (p *processor) add(r emberwatch.Reading) {
+	var err error
+	p.feats, err = p.windower.Add(r, p.feats[:0])
+	if err != nil {
+		p.rejected[err]++
+		// One line per reason, then one per thousand, so a broken sensor
+		// cannot flood the log.
+		if n := p.rejected[err]; n == 1 || n%1000 == 0 {
+			p.log.Warn().Err(err).Str("series", r.Series).Time("time", r.Time).Uint64("count", n).Msg("reading rejected")
+		}
+		return
+	}
+	p.score()
+}
+
+// score runs the detectors over p.feats and queues alerts and summaries.
+func (p *processor) score() {
+	for i := range p.feats {
+		f := &p.feats[i]
+		p.alerts = p.engine.Observe(f, p.alerts[:0])
+		for _, a := range p.alerts {
+			p.queueAlert(a)
+		}
+		if !f.End.Equal(p.sumEnd) {
+			p.flushSummaries()
+			p.sumEnd = f.End
+		}
+		p.summaries = append(p.summaries, emberwatch.Summary{
+			Series: f.Series, WindowStart: f.Start, WindowEnd: f.End,
+			Count: f.Count, Mean: f.Mean, Min: f.Min, Max: f.Max, Stddev: f.Stddev, Last: f.Last,
+		})
+	}
+}
+
+// alertMessage is the JSON published on <prefix>/<device>/alerts.
+type alertMessage struct {
+	Schema string `json:"schema"`
+	Device string `json:"device"`
+	Seq    uint64 `json:"seq"`
+	emberwatch.Alert
+}
+
+// summaryMessage is the JSON published on <prefix>/<device>/summaries: the
+// windows of every series that closed at one event time.
+type summaryMessage struct {
+	Schema    string               `json:"schema"`
+	Device    string               `json:"device"`
+	Seq       uint64               `json:"seq"`
+	EventTime time.Time            `json:"event_time"`
+	Summaries []emberwatch.Summary `json:"summaries"`
+}
+
+func (p *processor) queueAlert(a emberwatch.Alert) {
+	ev := p.log.Warn()
+	if a.State == emberwatch.AlertResolved {
+		ev = p.log.Info()
+	}
+	ev.Str("state", string(a.State)).Str("series", a.Series).Float64("score", a.Score).
+		Time("event_time", a.EventTime).Msg("ALERT " + a.Message)
+	p.pending = append(p.pending, buffer.Pending{
+		Class: emberwatch.ClassAlert,
+		Topic: p.topics.Alerts,
+		Encode: func(seq uint64) ([]byte, error) {
+			return json.Marshal(alertMessage{Schema: emberwatch.Schema, Device: p.device, Seq: seq, Alert: a})
+		},
+	})
+}
+
+func (p *processor) flushSummaries() {
+	if len(p.summaries) == 0 {
+		return
+	}
+	msg := summaryMessage{Schema: emberwatch.Schema, Device: p.device, EventTime: p.sumEnd,
+		Summaries: append([]emberwatch.Summary(nil), p.summaries...)}
+	p.summaries = p.summaries[:0]
+	p.pending = append(p.pending, buffer.Pending{
+		Class: emberwatch.ClassSummary,
+		Topic: p.topics.Summaries,
+		Encode: func(seq uint64) ([]byte, error) {
+			m := msg
+			m.Seq = seq
+			return json.Marshal(m)
+		},
+	})
+}
+
+// commit appends the queued messages in one transaction. If the outbox
+// refuses them (a full disk), they wait for the next commit.
+func (p *processor) commit() {
+	if len(p.pending) == 0 {
+		return
+	}
+	if _, err := p.box.Append(p.pending...); err != nil {
+		p.appendErrors++
+		if p.appendErrors == 1 || p.appendErrors%100 == 0 {
+			p.log.Error().Err(err).Int("waiting", len(p.pending)).Uint64("failures", p.appendErrors).Msg("outbox append failed; will retry")
+		}
+		p.shed()
+		return
+	}
+	clear(p.pending)
+	p.pending = p.pending[:0]
+}
+
+// shed drops the oldest summaries while more than maxPending messages wait.
+func (p *processor) shed() {
+	for i := 0; len(p.pending) > maxPending && i < len(p.pending); {
+		if p.pending[i].Class == emberwatch.ClassSummary {
+			p.pending = append(p.pending[:i], p.pending[i+1:]...)
+			p.droppedOnFull++
+			continue
+		}
+		i++
+	}
+}

@@ -1,0 +1,113 @@
+package sensors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/emberwatch/emberwatch"
+)
+
+// ErrUnknownType is returned by New and Config.Validate for a source type that
+// no driver registered.
+var ErrUnknownType = errors.New("sensors: unknown source type")
+
+// Source produces readings.
+type Source interface {
+	// Run sends readings to out until ctx is cancelled or the source has no
+	// more, then returns. A cancelled context is not an error: Run returns nil.
+	Run(ctx context.Context, out chan<- emberwatch.Reading) error
+}
+
+// Constructor builds a source from its config. It must not start goroutines
+// or touch hardware that Run does not need yet.
+type Constructor func(cfg Config, log zerolog.Logger) (Source, error)
+
+// Validator checks the driver-specific part of a config. Field paths in its
+// errors are relative to the source, e.g. "event.at".
+type Validator func(cfg Config) error
+
+type driver struct {
+	build    Constructor
+	validate Validator
+}
+
+var registry = map[string]driver{}
+
+// Register makes a driver available under typ. It is meant to be called from
+// init functions and panics on a duplicate name, which is a programming error.
+func Register(typ string, build Constructor, validate Validator) {
+	if _, dup := registry[typ]; dup {
+		panic("sensors: driver registered twice: " + typ)
+	}
+	registry[typ] = driver{build: build, validate: validate}
+}
+
+// Types lists the registered source types, sorted.
+func Types() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// New builds the source that cfg describes. cfg must have passed Validate.
+func New(cfg Config, log zerolog.Logger) (Source, error) {
+	d, ok := registry[cfg.Type]
+	if !ok {
+		return nil, unknownType(cfg.Type)
+	}
+	return d.build(cfg, log.With().Str("source", cfg.Name).Logger())
+}
+
+func unknownType(typ string) error {
+	return fmt.Errorf("%w %q (known: %s)", ErrUnknownType, typ, strings.Join(Types(), ", "))
+}
+
+// Config describes one source. Fields that only some drivers use are ignored
+// by the others; each driver's Validator says which it needs.
+type Config struct {
+	// Name identifies the source in logs; defaults to its type.
+	Name string `yaml:"name"`
+	// Type selects the driver, e.g. "simulator".
+	Type string `yaml:"type"`
+	// Interval is the time between readings (event time).
+	Interval time.Duration `yaml:"interval"`
+	// Simulator configures the "simulator" driver.
+	Simulator SimulatorConfig `yaml:"simulator"`
+}
+
+// Normalize fills defaults that depend on other fields.
+func (c *Config) Normalize() {
+	if c.Name == "" {
+		c.Name = c.Type
+	}
+	if c.Interval == 0 {
+		c.Interval = 10 * time.Second
+	}
+}
+
+// Validate checks the config; errors name the field relative to the source.
+func (c *Config) Validate() error {
+	if c.Type == "" {
+		return fmt.Errorf("type: required (known: %s)", strings.Join(Types(), ", "))
+	}
+	d, ok := registry[c.Type]
+	if !ok {
+		return fmt.Errorf("type: %w", unknownType(c.Type))
+	}
+	if c.Interval <= 0 {
+		return fmt.Errorf("interval: must be > 0, got %s", c.Interval)
+	}
+	if d.validate != nil {
+		return d.validate(*c)
+	}
+	return nil
+}

@@ -1,0 +1,324 @@
+package uplink
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
+	"github.com/emberwatch/emberwatch"
+)
+
+// Outbox is what the uplink needs from the outbox: take records to send,
+// delete what the broker acknowledged, put back what it did not.
+type Outbox interface {
+	Take(ctx context.Context, max int) ([]emberwatch.Message, error)
+	Ack(seqs []uint64) error
+	Release(seqs []uint64) error
+}
+
+// Status is the device's retained status topic and its two payloads.
+type Status struct {
+	Topic   string
+	Online  func() []byte // built at each connect, so it can carry the start time
+	Offline []byte
+}
+
+// Uplink drains an outbox to one broker. Run owns its goroutines.
+type Uplink struct {
+	cfg    Config
+	box    Outbox
+	status Status
+	log    zerolog.Logger
+
+	mu        sync.Mutex
+	connected bool
+	published uint64
+}
+
+// New returns an uplink for the broker at cfg.URL. cfg must be normalised
+// and valid, with URL set (start the embedded broker first if it was empty).
+func New(cfg Config, box Outbox, status Status, log zerolog.Logger) *Uplink {
+	return &Uplink{cfg: cfg, box: box, status: status, log: log.With().Str("component", "uplink").Logger()}
+}
+
+// Connected reports whether a session with the broker is up.
+func (u *Uplink) Connected() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.connected
+}
+
+// Run connects, drains the outbox and reconnects with backoff until ctx is
+// cancelled. On return every record not acknowledged is back in the outbox.
+// It returns nil on cancellation and an error only for a configuration that
+// can never connect (an unreadable password or certificate file).
+func (u *Uplink) Run(ctx context.Context) error {
+	opts, err := u.clientOptions()
+	if err != nil {
+		return err
+	}
+	backoff := u.cfg.BackoffMin
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := u.session(ctx, opts)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(start) > u.cfg.BackoffMax {
+			backoff = u.cfg.BackoffMin // the link was up a good while: start over
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		u.log.Warn().Err(err).Dur("retry_in", wait).Msg("broker connection down")
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, u.cfg.BackoffMax)
+	}
+	return nil
+}
+
+func (u *Uplink) clientOptions() (*paho.ClientOptions, error) {
+	o := paho.NewClientOptions().
+		AddBroker(u.cfg.URL).
+		SetClientID(u.cfg.ClientID).
+		SetCleanSession(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetKeepAlive(u.cfg.Keepalive).
+		SetConnectTimeout(u.cfg.ConnectTimeout).
+		SetWriteTimeout(u.cfg.ConnectTimeout).
+		SetOrderMatters(false)
+	if u.status.Topic != "" {
+		o.SetBinaryWill(u.status.Topic, u.status.Offline, 1, true)
+	}
+	if u.cfg.Username != "" {
+		pw, err := u.cfg.password()
+		if err != nil {
+			return nil, fmt.Errorf("uplink: %w", err)
+		}
+		o.SetUsername(u.cfg.Username).SetPassword(pw)
+	}
+	if u.cfg.CAFile != "" || u.cfg.CertFile != "" {
+		tc, err := u.tlsConfig()
+		if err != nil {
+			return nil, fmt.Errorf("uplink: %w", err)
+		}
+		o.SetTLSConfig(tc)
+	}
+	return o, nil
+}
+
+func (u *Uplink) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if u.cfg.CAFile != "" {
+		pem, err := os.ReadFile(u.cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate found", u.cfg.CAFile)
+		}
+	}
+	if u.cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(u.cfg.CertFile, u.cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+type inflight struct {
+	seq uint64
+	tok paho.Token
+}
+
+// session runs one connection: connect, publish status, drain until the
+// link drops or ctx ends.
+func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	o := *opts
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		cancel(fmt.Errorf("connection lost: %w", err))
+	})
+	client := paho.NewClient(&o)
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		client.Disconnect(0)
+		return ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("connect to %s: %w", u.cfg.URL, err)
+	}
+	u.setConnected(true)
+	defer u.setConnected(false)
+	u.log.Info().Str("broker", u.cfg.URL).Msg("connected to broker")
+	if u.status.Topic != "" {
+		u.publishStatus(client, u.status.Online())
+	}
+
+	// The sender takes records and publishes them; the acker waits for each
+	// PUBACK in order and deletes acknowledged records in batches. slots
+	// bounds the publishes in flight.
+	slots := make(chan struct{}, u.cfg.InFlight)
+	pending := make(chan inflight, u.cfg.InFlight)
+	var (
+		mu          sync.Mutex
+		outstanding = map[uint64]struct{}{}
+		wg          sync.WaitGroup
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(pending)
+		for {
+			select {
+			case slots <- struct{}{}:
+			case <-sctx.Done():
+				return
+			}
+			n := 1
+			for n < cap(slots) {
+				select {
+				case slots <- struct{}{}:
+					n++
+					continue
+				default:
+				}
+				break
+			}
+			msgs, err := u.box.Take(sctx, n)
+			if err != nil {
+				if sctx.Err() == nil {
+					cancel(fmt.Errorf("take from outbox: %w", err))
+				}
+				return
+			}
+			for range n - len(msgs) {
+				<-slots
+			}
+			mu.Lock()
+			for _, m := range msgs {
+				outstanding[m.Seq] = struct{}{}
+			}
+			mu.Unlock()
+			for _, m := range msgs {
+				pending <- inflight{seq: m.Seq, tok: client.Publish(m.Topic, 1, false, m.Payload)}
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		// acked waits for p's PUBACK; false means the session is ending or
+		// the publish failed, and p goes back to the outbox.
+		acked := func(p inflight) bool {
+			select {
+			case <-p.tok.Done():
+			case <-sctx.Done():
+				select {
+				case <-p.tok.Done():
+				default:
+					return false
+				}
+			}
+			if err := p.tok.Error(); err != nil {
+				cancel(fmt.Errorf("publish: %w", err))
+				return false
+			}
+			return true
+		}
+		batch := make([]uint64, 0, u.cfg.InFlight)
+		for p := range pending {
+			if !acked(p) {
+				continue
+			}
+			batch = append(batch[:0], p.seq)
+			// Take along every publish queued behind p, in order, so that
+			// one transaction deletes them all.
+		more:
+			for len(batch) < cap(batch) {
+				select {
+				case q, ok := <-pending:
+					if !ok || !acked(q) {
+						break more
+					}
+					batch = append(batch, q.seq)
+				default:
+					break more
+				}
+			}
+			if err := u.box.Ack(batch); err != nil {
+				cancel(fmt.Errorf("ack outbox: %w", err))
+				continue
+			}
+			mu.Lock()
+			for _, s := range batch {
+				delete(outstanding, s)
+			}
+			mu.Unlock()
+			u.mu.Lock()
+			u.published += uint64(len(batch))
+			u.mu.Unlock()
+			for range batch {
+				<-slots
+			}
+		}
+	}()
+	<-sctx.Done()
+	wg.Wait()
+
+	if ctx.Err() != nil && u.status.Topic != "" {
+		// Clean shutdown: say so ourselves; the broker only sends the will
+		// when the link dies.
+		u.publishStatus(client, u.status.Offline)
+	}
+	client.Disconnect(250)
+	if len(outstanding) > 0 {
+		seqs := make([]uint64, 0, len(outstanding))
+		for s := range outstanding {
+			seqs = append(seqs, s)
+		}
+		if err := u.box.Release(seqs); err != nil && !errors.Is(err, context.Canceled) {
+			u.log.Warn().Err(err).Msg("return unacknowledged records to the outbox")
+		}
+	}
+	return context.Cause(sctx)
+}
+
+func (u *Uplink) publishStatus(c paho.Client, payload []byte) {
+	t := c.Publish(u.status.Topic, 1, true, payload)
+	if !t.WaitTimeout(u.cfg.ConnectTimeout) || t.Error() != nil {
+		u.log.Warn().Err(t.Error()).Msg("publish status")
+	}
+}
+
+func (u *Uplink) setConnected(v bool) {
+	u.mu.Lock()
+	u.connected = v
+	u.mu.Unlock()
+}
+
+// Published returns how many records the broker has acknowledged.
+func (u *Uplink) Published() uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.published
+}
