@@ -346,6 +346,21 @@ func (o *Outbox) Len() int {
 	return total(o.stats.Backlog)
 }
 
+// LastSeq returns the sequence number of the last record ever appended (0
+// for a new file). Every number up to it was either acknowledged, evicted
+// (and counted) or is still in the outbox.
+func (o *Outbox) LastSeq() (uint64, error) {
+	var seq uint64
+	err := o.db.View(func(tx *bolt.Tx) error {
+		seq = tx.Bucket(metaBucket).Sequence()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read outbox sequence: %w", err)
+	}
+	return seq, nil
+}
+
 // Changed returns a channel that is closed the next time records are
 // appended, acknowledged or released.
 func (o *Outbox) Changed() <-chan struct{} {
