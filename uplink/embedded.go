@@ -2,9 +2,12 @@ package uplink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
+	"syscall"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -23,6 +26,10 @@ type Broker struct {
 // goroutines belong to it and stop in Close.
 func StartBroker(addr string, log zerolog.Logger) (*Broker, error) {
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("start embedded broker: %s is already in use (another broker or agent?); "+
+			"set broker.embedded.listen to a free address, or broker.url to use that broker: %w", addr, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start embedded broker: %w", err)
 	}
@@ -65,7 +72,15 @@ func (h zerologHandler) Enabled(_ context.Context, l slog.Level) bool {
 }
 
 func (h zerologHandler) Handle(_ context.Context, r slog.Record) error {
-	ev := h.log.WithLevel(level(r.Level))
+	lvl := level(r.Level)
+	r.Attrs(func(a slog.Attr) bool {
+		// Connections cut by the broker's own shutdown are not news.
+		if strings.Contains(a.Value.String(), net.ErrClosed.Error()) {
+			lvl = zerolog.DebugLevel
+		}
+		return true
+	})
+	ev := h.log.WithLevel(lvl)
 	for _, a := range h.attrs {
 		ev = ev.Str(a.Key, a.Value.String())
 	}
