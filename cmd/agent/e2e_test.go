@@ -156,4 +156,3 @@ func TestEndToEndMosquitto(t *testing.T) {
 	m := brokertest.StartMosquitto(t)
 	runEndToEnd(t, m.URL())
 }
-
