@@ -7,7 +7,10 @@
 // depends on these types and on nothing of each other.
 package emberwatch
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Schema is the version string carried by every message the agent publishes.
 // Subscribers use it to pick a decoder; it changes when a field changes meaning.
@@ -38,6 +41,23 @@ type Features struct {
 	Last       float64
 	Delta      float64 // Last - First
 	Rate       float64 // Delta per second between the first and last reading
+	EWMA       float64 // exponentially weighted mean, newest readings weighing most
+	Median     float64
+	MAD        float64 // median absolute deviation from the median (unscaled)
+	// Quantiles holds the first NumQuantiles configured quantiles, exact.
+	Quantiles    [MaxQuantiles]Quantile
+	NumQuantiles int
+	// Update marks a corrected result for a window emitted before, after a
+	// late reading was folded in.
+	Update bool
+}
+
+// MaxQuantiles is how many quantiles one Features record carries.
+const MaxQuantiles = 8
+
+// Quantile is the value V below which a fraction Q of a window's readings lie.
+type Quantile struct {
+	Q, V float64
 }
 
 // Value returns the aggregate called name ("mean", "delta", ...) and whether
@@ -66,12 +86,63 @@ func (f *Features) Value(name string) (float64, bool) {
 		return f.Delta, true
 	case "rate":
 		return f.Rate, true
+	case "ewma":
+		return f.EWMA, true
+	case "median":
+		return f.Median, true
+	case "mad":
+		return f.MAD, true
+	}
+	if q, ok := ParseQuantile(name); ok {
+		for _, x := range f.Quantiles[:f.NumQuantiles] {
+			if x.Q == q {
+				return x.V, true
+			}
+		}
 	}
 	return 0, false
 }
 
-// FeatureNames lists the names Features.Value answers to, in a stable order.
-var FeatureNames = []string{"count", "sum", "mean", "min", "max", "variance", "stddev", "first", "last", "delta", "rate"}
+// FeatureNames lists the aggregate names Features.Value answers to, in a
+// stable order; quantiles ("p50", "p99.9") come on top.
+var FeatureNames = []string{"count", "sum", "mean", "min", "max", "variance", "stddev",
+	"first", "last", "delta", "rate", "ewma", "median", "mad"}
+
+// IsFeatureName reports whether name is an aggregate or a quantile name.
+func IsFeatureName(name string) bool {
+	if _, ok := ParseQuantile(name); ok {
+		return true
+	}
+	for _, n := range FeatureNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseQuantile reads a quantile's name: "p50" is 0.5, "p99.9" is 0.999.
+// It reports false for anything else.
+func ParseQuantile(name string) (float64, bool) {
+	if len(name) < 2 || name[0] != 'p' {
+		return 0, false
+	}
+	digits := name[1:]
+	dot := false
+	for i := 0; i < len(digits); i++ {
+		switch c := digits[i]; {
+		case c == '.' && !dot && i > 0 && i < len(digits)-1:
+			dot = true
+		case c < '0' || c > '9':
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseFloat(digits, 64)
+	if err != nil || v > 100 {
+		return 0, false
+	}
+	return v / 100, true
+}
 
 // AlertState is where an alert is in its lifecycle.
 type AlertState string

@@ -72,7 +72,8 @@ func (c *Config) Topics() Topics {
 // Parse reads a config: defaults, strict decode, normalise, validate. The
 // error lists every problem found, each naming its field.
 func Parse(data []byte) (*Config, error) {
-	c := &Config{}
+	// Defaults that a zero value cannot express go in before the decode.
+	c := &Config{Alerts: detect.DefaultAlertConfig()}
 	if err := decodeStrict(data, c); err != nil {
 		return nil, err
 	}

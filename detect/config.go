@@ -80,8 +80,8 @@ func (c *DetectorConfig) Validate() error {
 	if !slices.Contains(detectorTypes, c.Type) {
 		return fmt.Errorf("type: unknown detector %q (known: %s)", c.Type, strings.Join(detectorTypes, ", "))
 	}
-	if !slices.Contains(emberwatch.FeatureNames, c.Feature) {
-		return fmt.Errorf("feature: unknown aggregate %q (known: %s)", c.Feature, strings.Join(emberwatch.FeatureNames, ", "))
+	if !emberwatch.IsFeatureName(c.Feature) {
+		return fmt.Errorf("feature: unknown aggregate %q (known: %s, or a quantile such as p90)", c.Feature, strings.Join(emberwatch.FeatureNames, ", "))
 	}
 	if !(c.Threshold > 0 && c.Threshold < 1) {
 		return fmt.Errorf("threshold: must be in (0,1), got %v", c.Threshold)
@@ -136,20 +136,25 @@ type AlertConfig struct {
 	// threshold before an alert is raised. Default 1.
 	Debounce int `yaml:"debounce"`
 	// Hysteresis is how far below the threshold the score must fall before an
-	// alert resolves, as a fraction of the threshold. Default 0.1.
+	// alert resolves, as a fraction of the threshold. Default 0.1 (see
+	// DefaultAlertConfig); 0 resolves as soon as the score is below the
+	// threshold.
 	Hysteresis float64 `yaml:"hysteresis"`
 	// Cooldown is the least event time between a resolve and the next raise
 	// of the same alert. Default 0.
 	Cooldown time.Duration `yaml:"cooldown"`
 }
 
-// Normalize fills defaults.
+// DefaultAlertConfig is the lifecycle a config starts from before its own
+// keys are decoded over it.
+func DefaultAlertConfig() AlertConfig {
+	return AlertConfig{Debounce: 1, Hysteresis: 0.1}
+}
+
+// Normalize fills defaults that a zero value cannot mean otherwise.
 func (c *AlertConfig) Normalize() {
 	if c.Debounce == 0 {
 		c.Debounce = 1
-	}
-	if c.Hysteresis == 0 {
-		c.Hysteresis = 0.1
 	}
 }
 

@@ -174,5 +174,5 @@ func (l *lifecycle) step(score, threshold float64, t time.Time, cfg AlertConfig)
 
 // id names one raise-resolve episode of an alert.
 func (l *lifecycle) id(base string) string {
-	return fmt.Sprintf("%s@%d", base, l.raisedAt.Unix())
+	return fmt.Sprintf("%s@%s", base, l.raisedAt.UTC().Format("20060102T150405.999999999Z"))
 }

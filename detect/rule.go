@@ -37,6 +37,11 @@ func (r *Rule) Series() []string { return r.series }
 // Eval evaluates the rule against the latest features of each series. It
 // reports false if a series it needs is missing from latest.
 func (r *Rule) Eval(latest map[string]*emberwatch.Features) bool {
+	for _, s := range r.series {
+		if _, ok := latest[s]; !ok {
+			return false
+		}
+	}
 	return r.root.eval(latest)
 }
 
@@ -315,13 +320,13 @@ func (p *parser) operand() (operand, error) {
 		if w := strings.ToLower(t.text); w == "and" || w == "or" || w == "not" {
 			break
 		}
-		dot := strings.LastIndexByte(t.text, '.')
+		dot := strings.IndexByte(t.text, '.')
 		if dot <= 0 || dot == len(t.text)-1 {
 			return operand{}, &SyntaxError{Pos: t.pos, Msg: fmt.Sprintf("%q: want series.aggregate, e.g. temperature.mean", t.text)}
 		}
 		feat := t.text[dot+1:]
-		if !slices.Contains(emberwatch.FeatureNames, feat) {
-			return operand{}, &SyntaxError{Pos: t.pos + dot + 1, Msg: fmt.Sprintf("unknown aggregate %q (known: %s)", feat, strings.Join(emberwatch.FeatureNames, ", "))}
+		if !emberwatch.IsFeatureName(feat) {
+			return operand{}, &SyntaxError{Pos: t.pos + dot + 1, Msg: fmt.Sprintf("unknown aggregate %q (known: %s, or a quantile such as p90)", feat, strings.Join(emberwatch.FeatureNames, ", "))}
 		}
 		return operand{series: t.text[:dot], feature: feat}, nil
 	}

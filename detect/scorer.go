@@ -26,7 +26,8 @@ func score(z float64) float64 {
 	if math.IsInf(z, 0) {
 		return math.Nextafter(1, 0)
 	}
-	return z / (z + 1)
+	// z/(z+1) rounds to 1 beyond z ≈ 1e16; stay inside [0,1).
+	return min(z/(z+1), math.Nextafter(1, 0))
 }
 
 // deviationAt is the inverse of score: the deviation, in spreads, whose
@@ -70,16 +71,19 @@ func (d *RobustZ) Score(f *emberwatch.Features) (float64, [2]float64, bool) {
 	z := zscore(v, med, spread)
 	k := deviationAt(d.cfg.Threshold) * spread
 	sc := score(z)
-	if sc < d.cfg.Threshold || d.skipped+1 >= d.cfg.History {
+	switch {
+	case sc < d.cfg.Threshold:
+		d.skipped = 0
 		d.push(v)
-	} else {
+	case d.skipped >= d.cfg.History:
+		d.push(v) // the level has shifted for good: learn it
+	default:
 		d.skipped++
 	}
 	return sc, [2]float64{med - k, med + k}, true
 }
 
 func (d *RobustZ) push(v float64) {
-	d.skipped = 0
 	d.ring[d.next] = v
 	d.next = (d.next + 1) % len(d.ring)
 	d.filled = min(d.filled+1, len(d.ring))

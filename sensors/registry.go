@@ -82,7 +82,14 @@ type Config struct {
 	Interval time.Duration `yaml:"interval"`
 	// Simulator configures the "simulator" driver.
 	Simulator SimulatorConfig `yaml:"simulator"`
+	// CSV configures the "csv" driver, which replays a recording.
+	CSV CSVConfig `yaml:"csv"`
 }
+
+// Simulated reports whether the source runs on a clock of its own (the
+// simulator, a replayed recording) rather than the wall clock: its readings'
+// timestamps are then their arrival times too.
+func (c *Config) Simulated() bool { return c.Type == "simulator" || c.Type == "csv" }
 
 // Normalize fills defaults that depend on other fields.
 func (c *Config) Normalize() {

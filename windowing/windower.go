@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/emberwatch/emberwatch"
@@ -14,174 +13,622 @@ import (
 var (
 	// ErrInvalidValue is returned for a NaN or infinite value.
 	ErrInvalidValue = errors.New("windowing: value is NaN or infinite")
-	// ErrLate is returned for a reading older than its series' watermark.
+	// ErrBadTime is returned for a timestamp before the Unix epoch or
+	// further ahead of its arrival than the spec's MaxFuture.
+	ErrBadTime = errors.New("windowing: timestamp before 1970 or too far in the future")
+	// ErrLate is returned for a reading whose window has already been
+	// emitted (and, under the update policy, is no longer held).
 	ErrLate = errors.New("windowing: reading later than allowed lateness")
+	// ErrFull is returned when a series already holds its MaxPoints.
+	ErrFull = errors.New("windowing: series holds its max_points; reading dropped")
 	// ErrNoWindow is returned for a series that no window spec matches.
 	ErrNoWindow = errors.New("windowing: no window spec matches series")
 )
 
-// Stats counts what a Windower accepted and rejected.
+// Stats counts what a Windower accepted, rejected and emitted.
 type Stats struct {
 	Accepted uint64
 	Invalid  uint64
+	BadTime  uint64
 	Late     uint64
+	Full     uint64
 	NoWindow uint64
 	Emitted  uint64
+	// Updates counts corrected windows emitted for late readings.
+	Updates uint64
 }
 
-// Windower holds the window state of every series it has seen. It is not safe
-// for concurrent use; the pipeline gives it one goroutine.
+// Windower holds the window state of every series it has seen. It is not
+// safe for concurrent use; the pipeline gives it one goroutine. It never
+// reads the clock: event time comes from the readings, processing time from
+// the arrival times its caller passes.
 type Windower struct {
-	specs  []Config
-	series map[string]*seriesState
+	specs  []spec
+	series map[string]*series
+	order  []*series // creation order, for deterministic Flush and Tick
 	stats  Stats
+	vals   []float64 // scratch for quantiles
+	devs   []float64
 }
 
-type seriesState struct {
-	spec    *Config
-	buf     []emberwatch.Reading // sorted by time; holds the open windows
-	maxT    time.Time
-	nextEnd time.Time // end of the next window to emit
+// spec is a Config compiled to nanoseconds.
+type spec struct {
+	Config
+	size, hop, lateness, idle, maxFuture, gap int64
+	invHalf                                   float64
+	quantiles                                 []float64
+	needValues                                bool
+	panesPerWindow                            int
 }
 
-// New returns a Windower for the given specs, which must have passed
-// Validate. A series uses the first spec that matches its name.
+// New returns a Windower for the given specs, which must be valid once
+// normalised (New normalises its own copy). A series uses the first spec
+// that matches.
 func New(specs []Config) *Windower {
-	return &Windower{specs: slices.Clone(specs), series: map[string]*seriesState{}}
+	w := &Windower{series: map[string]*series{}}
+	for _, c := range specs {
+		c.Aggregates = slices.Clone(c.Aggregates)
+		c.Normalize()
+		sp := spec{Config: c, size: int64(c.Size), hop: int64(c.Hop), lateness: int64(c.Lateness),
+			idle: int64(c.IdleTimeout), maxFuture: int64(c.MaxFuture), gap: int64(c.Gap)}
+		if c.HalfLife > 0 {
+			sp.invHalf = 1 / float64(c.HalfLife)
+		}
+		for _, a := range c.Aggregates {
+			if q, ok := emberwatch.ParseQuantile(a); ok {
+				sp.quantiles = append(sp.quantiles, q)
+				sp.needValues = true
+			}
+			if a == "median" || a == "mad" {
+				sp.needValues = true
+			}
+		}
+		if len(sp.quantiles) > emberwatch.MaxQuantiles {
+			sp.quantiles = sp.quantiles[:emberwatch.MaxQuantiles]
+		}
+		switch c.Kind {
+		case KindCount:
+			sp.panesPerWindow = c.Count / max(c.Every, 1)
+		case KindSession:
+		default:
+			if sp.hop > 0 {
+				sp.panesPerWindow = int(sp.size / sp.hop)
+			}
+		}
+		w.specs = append(w.specs, sp)
+	}
+	return w
 }
 
 // Stats returns the counters so far.
 func (w *Windower) Stats() Stats { return w.stats }
 
-// Add folds r into its series' windows and appends to dst the features of
-// every window that the new watermark closed, in time order. A rejected
-// reading leaves all state unchanged and returns one of the errors above.
+// Add folds r into its series' windows, taking its arrival time to be its
+// own timestamp, and appends to dst the features of every window that
+// closed. See AddAt.
 func (w *Windower) Add(r emberwatch.Reading, dst []emberwatch.Features) ([]emberwatch.Features, error) {
+	return w.AddAt(r, r.Time, dst)
+}
+
+// AddAt folds r, which arrived at arrival (processing time), into its
+// series' windows and appends to dst the features of every window the new
+// watermark closed, oldest first. A rejected reading changes no window and
+// returns one of the errors above.
+func (w *Windower) AddAt(r emberwatch.Reading, arrival time.Time, dst []emberwatch.Features) ([]emberwatch.Features, error) {
 	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
 		w.stats.Invalid++
 		return dst, ErrInvalidValue
 	}
-	s, err := w.state(r.Series)
-	if err != nil {
+	s := w.state(r.Series)
+	if s == nil {
 		w.stats.NoWindow++
+		return dst, ErrNoWindow
+	}
+	at := arrival
+	if s.sp.Time == TimeEvent {
+		at = r.Time
+	}
+	// UnixNano is defined from 1678 to 2262; outside 1970..2261 is a bad
+	// clock in any case.
+	if y := at.Year(); y < 1970 || y > 2261 || at.Sub(arrival) > s.sp.MaxFuture {
+		w.stats.BadTime++
+		return dst, ErrBadTime
+	}
+	arr, t := arrival.UnixNano(), at.UnixNano()
+	if s.points >= s.sp.MaxPoints {
+		w.stats.Full++
+		return dst, ErrFull
+	}
+	s.lastArrival = max(s.lastArrival, arr)
+	var err error
+	n := len(dst)
+	switch s.sp.Kind {
+	case KindCount:
+		dst = w.addCount(s, t, r.Value, dst)
+	case KindSession:
+		dst, err = w.addSession(s, t, r.Value, dst)
+	default:
+		dst, err = w.addTimed(s, t, r.Value, dst)
+	}
+	if err != nil {
+		w.stats.Late++
 		return dst, err
 	}
-	if s.nextEnd.IsZero() {
-		s.nextEnd = alignUp(r.Time, s.spec.Hop)
-		s.maxT = r.Time
-	}
-	// Too late: behind the watermark, or before every window still open.
-	if r.Time.Before(s.maxT.Add(-s.spec.Lateness)) || r.Time.Before(s.nextEnd.Add(-s.spec.Size)) {
-		w.stats.Late++
-		return dst, ErrLate
-	}
 	w.stats.Accepted++
-	insertSorted(&s.buf, r)
-	if r.Time.After(s.maxT) {
-		s.maxT = r.Time
-	}
-	return w.emit(s, r.Series, s.maxT.Add(-s.spec.Lateness), dst), nil
+	w.stats.Emitted += uint64(len(dst) - n)
+	return dst, nil
 }
 
-// Flush emits every window that holds data up to the latest reading of each
-// series, as if the watermark had jumped past it. Replay calls it at the end
-// of a recording; the live agent at shutdown.
-func (w *Windower) Flush(dst []emberwatch.Features) []emberwatch.Features {
-	names := make([]string, 0, len(w.series))
-	for n := range w.series {
-		names = append(names, n)
+// Tick tells the windower the processing time is now. Series with an
+// IdleTimeout that have had no reading for that long get their watermark
+// moved on as if event time had kept pace with the clock, and the windows
+// that closes are appended to dst.
+func (w *Windower) Tick(now time.Time, dst []emberwatch.Features) []emberwatch.Features {
+	nowNs := now.UnixNano()
+	n := len(dst)
+	for _, s := range w.order {
+		if s.sp.idle <= 0 || !s.started || s.sp.Kind == KindCount {
+			continue
+		}
+		quiet := nowNs - s.lastArrival
+		if quiet < s.sp.idle {
+			continue
+		}
+		if wm := s.maxT + quiet; wm > s.wm {
+			s.wm = wm
+			if s.sp.Kind == KindSession {
+				dst = w.closeSessions(s, dst)
+			} else {
+				dst = w.advance(s, dst)
+			}
+		}
 	}
-	slices.Sort(names)
-	for _, n := range names {
-		s := w.series[n]
-		dst = w.emit(s, n, alignUp(s.maxT, s.spec.Hop), dst)
-	}
+	w.stats.Emitted += uint64(len(dst) - n)
 	return dst
 }
 
-func (w *Windower) state(name string) (*seriesState, error) {
+// Flush emits every window that still holds data, as if the watermark had
+// jumped past the last reading of every series (the end of a recording, or
+// a shutdown). Series keep their state; readings older than what was
+// emitted are late afterwards.
+func (w *Windower) Flush(dst []emberwatch.Features) []emberwatch.Features {
+	n := len(dst)
+	for _, s := range w.order {
+		if !s.started {
+			continue
+		}
+		switch s.sp.Kind {
+		case KindCount:
+			if s.cur != nil && len(s.cur.pts) > 0 {
+				w.closeCountPane(s)
+				dst = w.emitQueue(s, dst)
+			}
+		case KindSession:
+			s.wm = max(s.wm, s.maxT+s.sp.gap)
+			dst = w.closeSessions(s, dst)
+		default:
+			s.wm = max(s.wm, s.maxT+s.sp.size)
+			dst = w.advance(s, dst)
+		}
+	}
+	w.stats.Emitted += uint64(len(dst) - n)
+	return dst
+}
+
+func (w *Windower) state(name string) *series {
 	if s, ok := w.series[name]; ok {
-		return s, nil
+		return s
 	}
 	for i := range w.specs {
 		if w.specs[i].matches(name) {
-			s := &seriesState{spec: &w.specs[i]}
+			s := &series{name: name, sp: &w.specs[i]}
+			s.q.invHalf = s.sp.invHalf
 			w.series[name] = s
-			return s, nil
+			w.order = append(w.order, s)
+			return s
 		}
 	}
-	return nil, ErrNoWindow
+	return nil
 }
 
-// emit closes every window of s that ends at or before watermark.
-func (w *Windower) emit(s *seriesState, name string, watermark time.Time, dst []emberwatch.Features) []emberwatch.Features {
-	for !s.nextEnd.After(watermark) {
-		end := s.nextEnd
-		start := end.Add(-s.spec.Size)
-		lo := sort.Search(len(s.buf), func(i int) bool { return !s.buf[i].Time.Before(start) })
-		hi := sort.Search(len(s.buf), func(i int) bool { return !s.buf[i].Time.Before(end) })
-		if hi > lo {
-			dst = append(dst, aggregate(name, start, end, s.buf[lo:hi]))
-			w.stats.Emitted++
+// series is one series' window state.
+type series struct {
+	name        string
+	sp          *spec
+	started     bool
+	k           float64 // shift: the first accepted value
+	maxT, wm    int64   // latest event time; watermark
+	lastArrival int64
+	points      int // readings held, against MaxPoints
+
+	// time windows
+	open    []*pane // panes not yet closed, by end
+	q       queue   // closed panes of the current window
+	history []*pane // panes evicted from q, kept for late updates
+	nextEnd int64   // end of the next window to emit
+
+	// count windows
+	cur *pane
+
+	// session windows
+	sessions []*pane // open sessions, by first reading
+
+	free []*pane
+}
+
+// pane is a run of readings: one hop of a time window, Every readings of a
+// count window, or a whole session.
+type pane struct {
+	end    int64   // exclusive end (time windows)
+	pts    []point // sorted by (t, v) in time and session windows
+	agg    agg     // valid once closed
+	closed bool
+}
+
+type point struct {
+	t int64
+	v float64
+}
+
+func (s *series) newPane(end int64) *pane {
+	var p *pane
+	if n := len(s.free); n > 0 {
+		p = s.free[n-1]
+		s.free = s.free[:n-1]
+		p.pts = p.pts[:0]
+	} else {
+		p = &pane{}
+	}
+	p.end, p.agg, p.closed = end, agg{}, false
+	return p
+}
+
+func (s *series) release(p *pane) {
+	s.points -= len(p.pts)
+	s.free = append(s.free, p)
+}
+
+// insert adds a point keeping pts sorted by time, then value, so that the
+// pane's summary does not depend on arrival order.
+func (p *pane) insert(t int64, v float64) {
+	i := len(p.pts)
+	for i > 0 && (p.pts[i-1].t > t || p.pts[i-1].t == t && p.pts[i-1].v > v) {
+		i--
+	}
+	p.pts = slices.Insert(p.pts, i, point{t, v})
+}
+
+// close computes the pane's summary from its sorted points.
+func (p *pane) close(k, invHalf float64) {
+	p.agg = agg{}
+	for _, pt := range p.pts {
+		p.agg.add(pt.t, pt.v, k, invHalf)
+	}
+	p.closed = true
+}
+
+func (w *Windower) addTimed(s *series, t int64, v float64, dst []emberwatch.Features) ([]emberwatch.Features, error) {
+	sp := s.sp
+	if !s.started {
+		s.started, s.k, s.maxT = true, v, t
+		s.wm = t - sp.lateness
+		s.nextEnd = alignUp(t-sp.lateness, sp.hop)
+	}
+	end := alignUp(t, sp.hop)
+	if end < s.nextEnd {
+		// The window holding this pane has been emitted.
+		if sp.LatePolicy == LateUpdate {
+			if p := s.heldPane(end); p != nil {
+				return w.lateUpdate(s, p, t, v, dst), nil
+			}
 		}
-		s.nextEnd = end.Add(s.spec.Hop)
-		// Readings before the next window's start are needed by no open window.
-		keepFrom := s.nextEnd.Add(-s.spec.Size)
-		drop := sort.Search(len(s.buf), func(i int) bool { return !s.buf[i].Time.Before(keepFrom) })
-		if drop > 0 {
-			s.buf = append(s.buf[:0], s.buf[drop:]...)
+		return dst, ErrLate
+	}
+	s.openPane(end).insert(t, v)
+	s.points++
+	if t > s.maxT {
+		s.maxT = t
+	}
+	if wm := s.maxT - sp.lateness; wm > s.wm {
+		s.wm = wm
+	}
+	return w.advance(s, dst), nil
+}
+
+// openPane finds or makes the open pane ending at end.
+func (s *series) openPane(end int64) *pane {
+	i := len(s.open)
+	for i > 0 && s.open[i-1].end > end {
+		i--
+	}
+	if i > 0 && s.open[i-1].end == end {
+		return s.open[i-1]
+	}
+	p := s.newPane(end)
+	s.open = slices.Insert(s.open, i, p)
+	return p
+}
+
+// advance emits every window that ends at or before the watermark.
+func (w *Windower) advance(s *series, dst []emberwatch.Features) []emberwatch.Features {
+	sp := s.sp
+	for s.nextEnd <= s.wm {
+		end := s.nextEnd
+		for len(s.open) > 0 && s.open[0].end <= end {
+			p := s.open[0]
+			s.open = s.open[1:]
+			p.close(s.k, sp.invHalf)
+			s.q.push(p)
+		}
+		for s.q.len() > 0 && s.q.oldest().end <= end-sp.size {
+			s.retire(s.q.pop())
+		}
+		if s.q.len() > 0 {
+			a := s.q.query()
+			dst = append(dst, w.features(s, end-sp.size, end, &a, s.q.each, false))
+		}
+		s.nextEnd = end + sp.hop
+		if s.q.len() == 0 {
+			// Nothing held: jump over the empty windows, to the first open
+			// pane or the first window still open, whichever comes first.
+			target := alignUp(s.wm, sp.hop)
+			if len(s.open) > 0 {
+				target = min(target, s.open[0].end)
+			}
+			s.nextEnd = max(s.nextEnd, target)
 		}
 	}
 	return dst
 }
 
-// aggregate computes the features of rs, which is sorted by time and not empty.
-func aggregate(series string, start, end time.Time, rs []emberwatch.Reading) emberwatch.Features {
+// retire moves a pane out of the current window: into the history when
+// late updates may still need it, else back to the free list.
+func (s *series) retire(p *pane) {
+	if s.sp.LatePolicy != LateUpdate {
+		s.release(p)
+		return
+	}
+	s.history = append(s.history, p)
+	// Keep one window's worth of panes behind the current one.
+	for len(s.history) > s.sp.panesPerWindow {
+		s.release(s.history[0])
+		s.history[0] = nil
+		s.history = s.history[1:]
+	}
+}
+
+// heldPane returns the closed pane ending at end if it is still held.
+func (s *series) heldPane(end int64) *pane {
+	var found *pane
+	s.q.each(func(p *pane) {
+		if p.end == end {
+			found = p
+		}
+	})
+	if found != nil {
+		return found
+	}
+	for _, p := range s.history {
+		if p.end == end {
+			return p
+		}
+	}
+	return nil
+}
+
+// lateUpdate folds a late reading into its held pane and emits every
+// emitted window that contains it and whose panes are all still held, as
+// corrected results marked Update.
+func (w *Windower) lateUpdate(s *series, p *pane, t int64, v float64, dst []emberwatch.Features) []emberwatch.Features {
+	sp := s.sp
+	p.insert(t, v)
+	s.points++
+	p.close(s.k, sp.invHalf)
+	s.q.rebuild()
+	held := make([]*pane, 0, len(s.history)+s.q.len())
+	held = append(held, s.history...)
+	s.q.each(func(p *pane) { held = append(held, p) })
+	oldest := held[0].end - sp.hop // start of the oldest held pane
+	for end := p.end; end < s.nextEnd && end < p.end+sp.size; end += sp.hop {
+		start := end - sp.size
+		if start < oldest {
+			continue // part of this window is no longer held
+		}
+		var a agg
+		each := func(f func(*pane)) {
+			for _, h := range held {
+				if h.end > start && h.end <= end {
+					f(h)
+				}
+			}
+		}
+		each(func(h *pane) { a = merge(&a, &h.agg, sp.invHalf) })
+		if a.n == 0 {
+			continue
+		}
+		dst = append(dst, w.features(s, start, end, &a, each, true))
+		w.stats.Updates++
+	}
+	return dst
+}
+
+func (w *Windower) addCount(s *series, t int64, v float64, dst []emberwatch.Features) []emberwatch.Features {
+	if !s.started {
+		s.started, s.k = true, v
+	}
+	if s.cur == nil {
+		s.cur = s.newPane(0)
+	}
+	s.cur.pts = append(s.cur.pts, point{t, v}) // arrival order
+	s.points++
+	s.maxT = max(s.maxT, t)
+	if len(s.cur.pts) < s.sp.Every {
+		return dst
+	}
+	w.closeCountPane(s)
+	if s.q.len() < s.sp.panesPerWindow {
+		return dst
+	}
+	return w.emitQueue(s, dst)
+}
+
+func (w *Windower) closeCountPane(s *series) {
+	s.cur.close(s.k, s.sp.invHalf)
+	s.q.push(s.cur)
+	s.cur = nil
+	for s.q.len() > s.sp.panesPerWindow {
+		s.release(s.q.pop())
+	}
+}
+
+// emitQueue emits the current queue as one count window, spanning the
+// first to the last reading's time.
+func (w *Windower) emitQueue(s *series, dst []emberwatch.Features) []emberwatch.Features {
+	a := s.q.query()
+	return append(dst, w.features(s, a.firstT, a.lastT, &a, s.q.each, false))
+}
+
+func (w *Windower) addSession(s *series, t int64, v float64, dst []emberwatch.Features) ([]emberwatch.Features, error) {
+	sp := s.sp
+	if !s.started {
+		s.started, s.k, s.maxT = true, v, t
+		s.wm = t - sp.lateness
+	}
+	if t+sp.gap <= s.wm {
+		return dst, ErrLate // its session would already have closed
+	}
+	// Find the sessions this reading touches; it may bridge two.
+	var into *pane
+	for i := 0; i < len(s.sessions); {
+		p := s.sessions[i]
+		first, last := p.pts[0].t, p.pts[len(p.pts)-1].t
+		if t < first-sp.gap || t > last+sp.gap {
+			i++
+			continue
+		}
+		if into == nil {
+			into = p
+			i++
+			continue
+		}
+		for _, pt := range p.pts {
+			into.insert(pt.t, pt.v)
+		}
+		p.pts = p.pts[:0] // its points moved into into; the count stays
+		s.free = append(s.free, p)
+		s.sessions = slices.Delete(s.sessions, i, i+1)
+	}
+	if into == nil {
+		into = s.newPane(0)
+		i := len(s.sessions)
+		for i > 0 && s.sessions[i-1].pts[0].t > t {
+			i--
+		}
+		s.sessions = slices.Insert(s.sessions, i, into)
+	}
+	into.insert(t, v)
+	s.points++
+	s.maxT = max(s.maxT, t)
+	s.wm = max(s.wm, s.maxT-sp.lateness)
+	return w.closeSessions(s, dst), nil
+}
+
+// closeSessions emits every session whose gap has passed the watermark, as
+// the window [first reading, last reading + gap).
+func (w *Windower) closeSessions(s *series, dst []emberwatch.Features) []emberwatch.Features {
+	for len(s.sessions) > 0 {
+		i := slices.IndexFunc(s.sessions, func(p *pane) bool { return p.pts[len(p.pts)-1].t+s.sp.gap <= s.wm })
+		if i < 0 {
+			break
+		}
+		p := s.sessions[i]
+		s.sessions = slices.Delete(s.sessions, i, i+1)
+		p.close(s.k, s.sp.invHalf)
+		one := func(f func(*pane)) { f(p) }
+		dst = append(dst, w.features(s, p.agg.firstT, p.agg.lastT+s.sp.gap, &p.agg, one, false))
+		s.release(p)
+	}
+	return dst
+}
+
+// features turns a merged summary into the Features record. each visits
+// the panes behind it, for the aggregates that need every value.
+func (w *Windower) features(s *series, start, end int64, a *agg, each func(func(*pane)), update bool) emberwatch.Features {
+	n := float64(a.n)
 	f := emberwatch.Features{
-		Series: series, Start: start, End: end,
-		Count: len(rs),
-		Min:   math.Inf(1), Max: math.Inf(-1),
-		First: rs[0].Value, Last: rs[len(rs)-1].Value,
+		Series: s.name,
+		Start:  time.Unix(0, start).UTC(),
+		End:    time.Unix(0, end).UTC(),
+		Count:  a.n,
+		Sum:    n*s.k + (a.sum + a.comp),
+		Mean:   s.k + a.mean,
+		Min:    a.min,
+		Max:    a.max,
+		First:  a.first,
+		Last:   a.last,
+		Delta:  a.last - a.first,
+		EWMA:   s.k + a.ewS/a.ewW,
+		Update: update,
 	}
-	// Welford's update keeps the variance exact for values far from zero.
-	var mean, m2 float64
-	for i, r := range rs {
-		f.Sum += r.Value
-		f.Min = math.Min(f.Min, r.Value)
-		f.Max = math.Max(f.Max, r.Value)
-		d := r.Value - mean
-		mean += d / float64(i+1)
-		m2 += d * (r.Value - mean)
-	}
-	f.Mean = mean
-	if len(rs) > 1 {
-		f.Variance = m2 / float64(len(rs)-1)
+	if a.n > 1 {
+		f.Variance = math.Max(0, a.m2/(n-1))
 	}
 	f.Stddev = math.Sqrt(f.Variance)
-	f.Delta = f.Last - f.First
-	if dt := rs[len(rs)-1].Time.Sub(rs[0].Time).Seconds(); dt > 0 {
-		f.Rate = f.Delta / dt
+	if dt := a.lastT - a.firstT; dt > 0 {
+		f.Rate = f.Delta / (float64(dt) / 1e9)
+	}
+	if s.sp.needValues {
+		vals := w.vals[:0]
+		each(func(p *pane) {
+			for _, pt := range p.pts {
+				vals = append(vals, pt.v)
+			}
+		})
+		slices.Sort(vals)
+		f.Median = quantile(vals, 0.5)
+		devs := w.devs[:0]
+		for _, v := range vals {
+			devs = append(devs, math.Abs(v-f.Median))
+		}
+		slices.Sort(devs)
+		f.MAD = quantile(devs, 0.5)
+		for i, q := range s.sp.quantiles {
+			f.Quantiles[i] = emberwatch.Quantile{Q: q, V: quantile(vals, q)}
+		}
+		f.NumQuantiles = len(s.sp.quantiles)
+		w.vals, w.devs = vals, devs
 	}
 	return f
 }
 
-func insertSorted(buf *[]emberwatch.Reading, r emberwatch.Reading) {
-	b := *buf
-	i := len(b)
-	for i > 0 && b[i-1].Time.After(r.Time) {
-		i--
+// quantile is the q-quantile of sorted xs by linear interpolation between
+// closest ranks (Hyndman and Fan's type 7, numpy's default).
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
 	}
-	*buf = slices.Insert(b, i, r)
+	h := q * float64(len(xs)-1)
+	lo := int(h)
+	if lo >= len(xs)-1 {
+		return xs[len(xs)-1]
+	}
+	return xs[lo] + (h-float64(lo))*(xs[lo+1]-xs[lo])
 }
 
 // alignUp returns the first multiple of hop since the Unix epoch that is
-// strictly after t: the end of the first window that can hold t.
-func alignUp(t time.Time, hop time.Duration) time.Time {
-	ns := t.UnixNano()
-	h := int64(hop)
-	q := ns / h
-	if ns < 0 && ns%h != 0 {
+// strictly after t: the end of the pane that holds t.
+func alignUp(t, hop int64) int64 {
+	q := t / hop
+	if t < 0 && t%hop != 0 {
 		q--
 	}
-	return time.Unix(0, (q+1)*h).UTC()
+	return (q + 1) * hop
+}
+
+// SpecFor returns the window spec a series uses, and false if none matches.
+func (w *Windower) SpecFor(series string) (Config, bool) {
+	if s := w.state(series); s != nil {
+		return s.sp.Config, true
+	}
+	return Config{}, false
 }

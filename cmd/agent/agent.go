@@ -120,6 +120,9 @@ func (a *agent) run(ctx context.Context) error {
 		topics:   topics,
 		log:      a.log.With().Str("component", "process").Logger(),
 	}
+	for _, sc := range cfg.Sources {
+		p.realtime = p.realtime || !sc.Simulated()
+	}
 	srcs := make([]sensors.Source, 0, len(cfg.Sources))
 	for _, sc := range cfg.Sources {
 		s, err := sensors.New(sc, a.log)

@@ -3,6 +3,7 @@
 //
 //	agent run [--config FILE] [--speed F]   run the agent (default: the embedded demo)
 //	agent validate --config FILE            check a config and exit
+//	agent replay --input REC.csv --out DIR  window a recording into DIR/features.jsonl
 //	agent version                           print version, commit, Go version and platform
 //
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid config.
@@ -50,6 +51,9 @@ const usage = `usage: agent <command> [flags]
 commands:
   run       [--config FILE] [--speed F]  run the agent (default config: the embedded demo)
   validate  --config FILE                check a config; exit 2 and name the field if invalid
+  replay    [--config FILE] --input RECORDING.csv --out DIR [--strict]
+                                         run a recording through windowing as fast as it reads;
+                                         write DIR/features.jsonl
   version                                print version, commit, Go version and platform
 `
 
@@ -64,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args[1:], stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "replay":
+		return cmdReplay(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

@@ -28,6 +28,9 @@ type processor struct {
 	device   string
 	topics   configs.Topics
 	log      zerolog.Logger
+	// realtime is true when any source reads the wall clock: arrival
+	// times are then the clock's, and idle series are ticked.
+	realtime bool
 
 	feats     []emberwatch.Features
 	alerts    []emberwatch.Alert
@@ -40,26 +43,49 @@ type processor struct {
 	droppedOnFull uint64
 }
 
+// tickEvery is how often a real-time processor tells the windower the
+// time, so that idle series close their windows.
+const tickEvery = time.Second
+
 // run consumes readings until in is closed, then flushes the open windows
 // and appends the last messages.
 func (p *processor) run(in <-chan emberwatch.Reading) error {
 	p.rejected = map[error]uint64{}
-	for r := range in {
-		p.add(r)
-	batch:
-		for n := 1; n < maxBatch; n++ {
-			select {
-			case r, ok := <-in:
-				if !ok {
+	var tick <-chan time.Time
+	if p.realtime {
+		t := time.NewTicker(tickEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case r, ok := <-in:
+			if !ok {
+				return p.finish()
+			}
+			p.add(r)
+		batch:
+			for n := 1; n < maxBatch; n++ {
+				select {
+				case r, ok := <-in:
+					if !ok {
+						break batch
+					}
+					p.add(r)
+				default:
 					break batch
 				}
-				p.add(r)
-			default:
-				break batch
 			}
+		case now := <-tick:
+			p.feats = p.windower.Tick(now, p.feats[:0])
+			p.score()
 		}
 		p.commit()
 	}
+}
+
+// finish flushes the open windows and appends the last messages.
+func (p *processor) finish() error {
 	p.feats = p.windower.Flush(p.feats[:0])
 	p.score()
 	p.flushSummaries()
@@ -71,8 +97,12 @@ func (p *processor) run(in <-chan emberwatch.Reading) error {
 }
 
 func (p *processor) add(r emberwatch.Reading) {
+	arrival := r.Time // a simulated clock: the reading's own time
+	if p.realtime {
+		arrival = time.Now()
+	}
 	var err error
-	p.feats, err = p.windower.Add(r, p.feats[:0])
+	p.feats, err = p.windower.AddAt(r, arrival, p.feats[:0])
 	if err != nil {
 		p.rejected[err]++
 		// One line per reason, then one per thousand, so a broken sensor
