@@ -24,7 +24,8 @@ var detectorTypes = []string{TypeEWMA, TypeRobustZ}
 type DetectorConfig struct {
 	// Name identifies the detector in alerts; default "<type>".
 	Name string `yaml:"name"`
-	// Series is a series name or path.Match pattern.
+	// Series is a series name or path.Match pattern; "*" alone matches
+	// every series.
 	Series string `yaml:"series"`
 	// Type is robust_zscore or ewma.
 	Type string `yaml:"type"`
@@ -105,6 +106,9 @@ func (c *DetectorConfig) Validate() error {
 }
 
 func (c *DetectorConfig) matches(series string) bool {
+	if c.Series == "*" {
+		return true // every series, even names with a "/"
+	}
 	ok, _ := path.Match(c.Series, series)
 	return ok
 }

@@ -16,17 +16,17 @@ type agg struct {
 	min, max    float64 // absolute
 	firstT      int64
 	lastT       int64
-	first, last float64 // absolute
-	ewRef       int64   // reference time of ewS and ewW, ns since the epoch
-	ewS, ewW    float64 // Σ w·(x−k) and Σ w, w = 2^((t−ewRef)/halfLife)
+	first, last float64 // absolute; by (time, value) order
+	ewS, ewW    float64 // Σ w·(x−k) and Σ w, w = 2^((t−lastT)/halfLife) ≤ 1
 }
 
-// add folds one reading into a, which must hold only readings at or before
-// t (readings are folded in sorted order). invHalf is 1/half-life in 1/ns.
+// add folds one reading into a. Readings may come in any order; folded in
+// (time, value) order the result depends on nothing else. invHalf is
+// 1/half-life in 1/ns.
 func (a *agg) add(t int64, x, k, invHalf float64) {
 	d := x - k
 	if a.n == 0 {
-		*a = agg{n: 1, sum: d, mean: d, min: x, max: x, firstT: t, lastT: t, first: x, last: x, ewRef: t, ewS: d, ewW: 1}
+		*a = agg{n: 1, sum: d, mean: d, min: x, max: x, firstT: t, lastT: t, first: x, last: x, ewS: d, ewW: 1}
 		return
 	}
 	a.n++
@@ -42,12 +42,21 @@ func (a *agg) add(t int64, x, k, invHalf float64) {
 	a.m2 += delta * (d - a.mean)
 	a.min = math.Min(a.min, x)
 	a.max = math.Max(a.max, x)
-	a.lastT, a.last = t, x
-	// Rebase the exponential sums on the newest time so weights stay <= 1.
-	scale := math.Exp2(-float64(t-a.ewRef) * invHalf)
-	a.ewS = a.ewS*scale + d
-	a.ewW = a.ewW*scale + 1
-	a.ewRef = t
+	if t > a.lastT || t == a.lastT && x >= a.last {
+		// The newest reading: rebase the exponential sums on it so that
+		// every weight stays <= 1.
+		scale := math.Exp2(-float64(t-a.lastT) * invHalf)
+		a.ewS = a.ewS*scale + d
+		a.ewW = a.ewW*scale + 1
+		a.lastT, a.last = t, x
+	} else {
+		w := math.Exp2(-float64(a.lastT-t) * invHalf)
+		a.ewS += w * d
+		a.ewW += w
+	}
+	if t < a.firstT || t == a.firstT && x < a.first {
+		a.firstT, a.first = t, x
+	}
 }
 
 // merge returns the summary of a's readings followed by b's.
@@ -72,16 +81,15 @@ func merge(a, b *agg, invHalf float64) agg {
 	r.min = math.Min(a.min, b.min)
 	r.max = math.Max(a.max, b.max)
 	r.firstT, r.first = a.firstT, a.first
-	if b.firstT < a.firstT {
+	if b.firstT < a.firstT || b.firstT == a.firstT && b.first < a.first {
 		r.firstT, r.first = b.firstT, b.first
 	}
 	r.lastT, r.last = b.lastT, b.last
-	if a.lastT > b.lastT {
+	if a.lastT > b.lastT || a.lastT == b.lastT && a.last > b.last {
 		r.lastT, r.last = a.lastT, a.last
 	}
-	r.ewRef = max(a.ewRef, b.ewRef)
-	sa := math.Exp2(-float64(r.ewRef-a.ewRef) * invHalf)
-	sb := math.Exp2(-float64(r.ewRef-b.ewRef) * invHalf)
+	sa := math.Exp2(-float64(r.lastT-a.lastT) * invHalf)
+	sb := math.Exp2(-float64(r.lastT-b.lastT) * invHalf)
 	r.ewS = a.ewS*sa + b.ewS*sb
 	r.ewW = a.ewW*sa + b.ewW*sb
 	return r
@@ -94,7 +102,7 @@ func merge(a, b *agg, invHalf float64) agg {
 // from an empty front moves back over once, which each pane pays for once.
 type queue struct {
 	front   []qitem // oldest on top (last element)
-	back    []qitem // newest last
+	back    []*pane // newest last
 	backAgg agg
 	invHalf float64
 }
@@ -107,7 +115,7 @@ type qitem struct {
 func (q *queue) len() int { return len(q.front) + len(q.back) }
 
 func (q *queue) push(p *pane) {
-	q.back = append(q.back, qitem{p: p})
+	q.back = append(q.back, p)
 	q.backAgg = merge(&q.backAgg, &p.agg, q.invHalf)
 }
 
@@ -117,7 +125,7 @@ func (q *queue) oldest() *pane {
 		return q.front[len(q.front)-1].p
 	}
 	if len(q.back) > 0 {
-		return q.back[0].p
+		return q.back[0]
 	}
 	return nil
 }
@@ -136,8 +144,8 @@ func (q *queue) pop() *pane {
 func (q *queue) flip() {
 	var acc agg
 	for i := len(q.back) - 1; i >= 0; i-- {
-		acc = merge(&q.back[i].p.agg, &acc, q.invHalf)
-		q.front = append(q.front, qitem{p: q.back[i].p, acc: acc})
+		acc = merge(&q.back[i].agg, &acc, q.invHalf)
+		q.front = append(q.front, qitem{p: q.back[i], acc: acc})
 	}
 	clear(q.back)
 	q.back = q.back[:0]
@@ -159,9 +167,7 @@ func (q *queue) rebuild() {
 	for i := len(q.front) - 1; i >= 0; i-- {
 		panes = append(panes, q.front[i].p)
 	}
-	for _, it := range q.back {
-		panes = append(panes, it.p)
-	}
+	panes = append(panes, q.back...)
 	clear(q.front)
 	q.front = q.front[:0]
 	clear(q.back)
@@ -177,7 +183,7 @@ func (q *queue) each(f func(*pane)) {
 	for i := len(q.front) - 1; i >= 0; i-- {
 		f(q.front[i].p)
 	}
-	for _, it := range q.back {
-		f(it.p)
+	for _, p := range q.back {
+		f(p)
 	}
 }

@@ -42,8 +42,8 @@ var defaultAggregates = []string{"count", "sum", "mean", "min", "max", "variance
 
 // Config is one window spec.
 type Config struct {
-	// Series is a series name or a path.Match pattern; "*" (the default)
-	// matches every series.
+	// Series is a series name or a path.Match pattern ("*" in a pattern
+	// stops at a "/"); "*" alone, the default, matches every series.
 	Series string `yaml:"series"`
 	// Kind is sliding (default), tumbling, count or session.
 	Kind string `yaml:"kind"`
@@ -206,6 +206,9 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) matches(series string) bool {
+	if c.Series == "*" {
+		return true // every series, even names with a "/"
+	}
 	ok, _ := path.Match(c.Series, series)
 	return ok
 }

@@ -58,6 +58,10 @@ type spec struct {
 	invHalf                                   float64
 	quantiles                                 []float64
 	needValues                                bool
+	// keepPoints holds each pane's readings, not just its summary: for
+	// order statistics, to make out-of-order arrival give bit-identical
+	// results, and to correct panes for late updates.
+	keepPoints bool
 	panesPerWindow                            int
 }
 
@@ -83,6 +87,7 @@ func New(specs []Config) *Windower {
 				sp.needValues = true
 			}
 		}
+		sp.keepPoints = sp.needValues || sp.lateness > 0 || c.LatePolicy == LateUpdate || c.Kind == KindSession
 		if len(sp.quantiles) > emberwatch.MaxQuantiles {
 			sp.quantiles = sp.quantiles[:emberwatch.MaxQuantiles]
 		}
@@ -298,11 +303,25 @@ func (p *pane) insert(t int64, v float64) {
 	p.pts = slices.Insert(p.pts, i, point{t, v})
 }
 
-// close computes the pane's summary from its sorted points.
-func (p *pane) close(k, invHalf float64) {
-	p.agg = agg{}
-	for _, pt := range p.pts {
-		p.agg.add(pt.t, pt.v, k, invHalf)
+// fold adds a reading to an open pane: to its points when the spec keeps
+// them, else straight into its summary.
+func (s *series) fold(p *pane, t int64, v float64) {
+	if s.sp.keepPoints {
+		p.insert(t, v)
+		s.points++
+		return
+	}
+	p.agg.add(t, v, s.k, s.sp.invHalf)
+}
+
+// close computes the pane's summary from its sorted points, when it has
+// them.
+func (p *pane) close(keepPoints bool, k, invHalf float64) {
+	if keepPoints {
+		p.agg = agg{}
+		for _, pt := range p.pts {
+			p.agg.add(pt.t, pt.v, k, invHalf)
+		}
 	}
 	p.closed = true
 }
@@ -324,8 +343,7 @@ func (w *Windower) addTimed(s *series, t int64, v float64, dst []emberwatch.Feat
 		}
 		return dst, ErrLate
 	}
-	s.openPane(end).insert(t, v)
-	s.points++
+	s.fold(s.openPane(end), t, v)
 	if t > s.maxT {
 		s.maxT = t
 	}
@@ -356,8 +374,8 @@ func (w *Windower) advance(s *series, dst []emberwatch.Features) []emberwatch.Fe
 		end := s.nextEnd
 		for len(s.open) > 0 && s.open[0].end <= end {
 			p := s.open[0]
-			s.open = s.open[1:]
-			p.close(s.k, sp.invHalf)
+			s.open = append(s.open[:0], s.open[1:]...) // in place: no creep, no allocation
+			p.close(sp.keepPoints, s.k, sp.invHalf)
 			s.q.push(p)
 		}
 		for s.q.len() > 0 && s.q.oldest().end <= end-sp.size {
@@ -390,10 +408,11 @@ func (s *series) retire(p *pane) {
 	}
 	s.history = append(s.history, p)
 	// Keep one window's worth of panes behind the current one.
-	for len(s.history) > s.sp.panesPerWindow {
-		s.release(s.history[0])
-		s.history[0] = nil
-		s.history = s.history[1:]
+	if extra := len(s.history) - s.sp.panesPerWindow; extra > 0 {
+		for _, p := range s.history[:extra] {
+			s.release(p)
+		}
+		s.history = append(s.history[:0], s.history[extra:]...)
 	}
 }
 
@@ -423,7 +442,7 @@ func (w *Windower) lateUpdate(s *series, p *pane, t int64, v float64, dst []embe
 	sp := s.sp
 	p.insert(t, v)
 	s.points++
-	p.close(s.k, sp.invHalf)
+	p.close(sp.keepPoints, s.k, sp.invHalf)
 	s.q.rebuild()
 	held := make([]*pane, 0, len(s.history)+s.q.len())
 	held = append(held, s.history...)
@@ -473,7 +492,7 @@ func (w *Windower) addCount(s *series, t int64, v float64, dst []emberwatch.Feat
 }
 
 func (w *Windower) closeCountPane(s *series) {
-	s.cur.close(s.k, s.sp.invHalf)
+	s.cur.close(true, s.k, s.sp.invHalf)
 	s.q.push(s.cur)
 	s.cur = nil
 	for s.q.len() > s.sp.panesPerWindow {
@@ -543,7 +562,7 @@ func (w *Windower) closeSessions(s *series, dst []emberwatch.Features) []emberwa
 		}
 		p := s.sessions[i]
 		s.sessions = slices.Delete(s.sessions, i, i+1)
-		p.close(s.k, s.sp.invHalf)
+		p.close(true, s.k, s.sp.invHalf)
 		one := func(f func(*pane)) { f(p) }
 		dst = append(dst, w.features(s, p.agg.firstT, p.agg.lastT+s.sp.gap, &p.agg, one, false))
 		s.release(p)
