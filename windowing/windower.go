@@ -61,8 +61,8 @@ type spec struct {
 	// keepPoints holds each pane's readings, not just its summary: for
 	// order statistics, to make out-of-order arrival give bit-identical
 	// results, and to correct panes for late updates.
-	keepPoints bool
-	panesPerWindow                            int
+	keepPoints     bool
+	panesPerWindow int
 }
 
 // New returns a Windower for the given specs, which must be valid once
