@@ -43,13 +43,14 @@ type Config struct {
 	// ("console" or "json").
 	Log LogConfig `yaml:"log"`
 
-	Sources   []sensors.Config        `yaml:"sources"`
-	Windows   []windowing.Config      `yaml:"windows"`
-	Detectors []detect.DetectorConfig `yaml:"detectors"`
-	Rules     []detect.RuleConfig     `yaml:"rules"`
-	Alerts    detect.AlertConfig      `yaml:"alerts"`
-	Outbox    buffer.Config           `yaml:"outbox"`
-	Broker    uplink.Config           `yaml:"broker"`
+	Sources   []sensors.Config          `yaml:"sources"`
+	Derived   []windowing.DerivedConfig `yaml:"derived"`
+	Windows   []windowing.Config        `yaml:"windows"`
+	Detectors []detect.DetectorConfig   `yaml:"detectors"`
+	Rules     []detect.RuleConfig       `yaml:"rules"`
+	Alerts    detect.AlertConfig        `yaml:"alerts"`
+	Outbox    buffer.Config             `yaml:"outbox"`
+	Broker    uplink.Config             `yaml:"broker"`
 }
 
 // LogConfig configures logging.
@@ -158,6 +159,14 @@ func (c *Config) Validate() error {
 	}
 	for i := range c.Windows {
 		addNested(add, fmt.Sprintf("windows[%d]", i), c.Windows[i].Validate())
+	}
+	derived := map[string]int{}
+	for i := range c.Derived {
+		addNested(add, fmt.Sprintf("derived[%d]", i), c.Derived[i].Validate())
+		if j, dup := derived[c.Derived[i].Name]; dup {
+			add(fmt.Sprintf("derived[%d].name", i), fmt.Errorf("%q already used by derived[%d]", c.Derived[i].Name, j))
+		}
+		derived[c.Derived[i].Name] = i
 	}
 	for i := range c.Detectors {
 		addNested(add, fmt.Sprintf("detectors[%d]", i), c.Detectors[i].Validate())

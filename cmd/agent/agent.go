@@ -114,6 +114,7 @@ func (a *agent) run(ctx context.Context) error {
 	}
 	p := &processor{
 		windower: windowing.New(cfg.Windows),
+		deriver:  windowing.NewDeriver(cfg.Derived),
 		engine:   engine,
 		box:      box,
 		device:   cfg.Device,

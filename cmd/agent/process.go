@@ -23,6 +23,7 @@ const maxPending = 10_000
 // summaries to the outbox, one transaction per batch of readings.
 type processor struct {
 	windower *windowing.Windower
+	deriver  *windowing.Deriver
 	engine   *detect.Engine
 	box      *buffer.Outbox
 	device   string
@@ -33,6 +34,7 @@ type processor struct {
 	realtime bool
 
 	feats     []emberwatch.Features
+	derived   []emberwatch.Reading
 	alerts    []emberwatch.Alert
 	pending   []buffer.Pending
 	summaries []emberwatch.Summary
@@ -101,6 +103,18 @@ func (p *processor) add(r emberwatch.Reading) {
 	if p.realtime {
 		arrival = time.Now()
 	}
+	if !p.window(r, arrival) {
+		return
+	}
+	p.derived = p.deriver.Add(r, p.derived[:0])
+	for _, d := range p.derived {
+		p.window(d, arrival)
+	}
+}
+
+// window folds one reading into its windows and scores what closed. It
+// reports whether the reading was accepted.
+func (p *processor) window(r emberwatch.Reading, arrival time.Time) bool {
 	var err error
 	p.feats, err = p.windower.AddAt(r, arrival, p.feats[:0])
 	if err != nil {
@@ -110,9 +124,10 @@ func (p *processor) add(r emberwatch.Reading) {
 		if n := p.rejected[err]; n == 1 || n%1000 == 0 {
 			p.log.Warn().Err(err).Str("series", r.Series).Time("time", r.Time).Uint64("count", n).Msg("reading rejected")
 		}
-		return
+		return false
 	}
 	p.score()
+	return true
 }
 
 // score runs the detectors over p.feats and queues alerts and summaries.

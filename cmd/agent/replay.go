@@ -86,7 +86,9 @@ func replay(ctx context.Context, cfg *configs.Config, r io.Reader, dstPath strin
 	bw := bufio.NewWriterSize(tmp, 256<<10)
 	enc := newFeatureEncoder()
 	w := windowing.New(cfg.Windows)
+	d := windowing.NewDeriver(cfg.Derived)
 	var (
+		derived  []emberwatch.Reading
 		readings []emberwatch.Reading
 		feats    []emberwatch.Features
 		line     []byte
@@ -126,6 +128,12 @@ func replay(ctx context.Context, cfg *configs.Config, r io.Reader, dstPath strin
 			feats, err = w.Add(rd, feats[:0])
 			if err != nil && strict {
 				return res, fmt.Errorf("line %d: series %q: %w", cr.Line(), rd.Series, err)
+			}
+			if err == nil {
+				derived = d.Add(rd, derived[:0])
+				for _, dr := range derived {
+					feats, _ = w.Add(dr, feats)
+				}
 			}
 			if err := write(); err != nil {
 				return res, err
