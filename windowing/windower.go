@@ -245,6 +245,7 @@ type series struct {
 	maxT, wm    int64   // latest event time; watermark
 	lastArrival int64
 	points      int // readings held, against MaxPoints
+	paneLen     int // readings in the last pane released
 
 	// time windows
 	open    []*pane // panes not yet closed, by end
@@ -282,13 +283,16 @@ func (s *series) newPane(end int64) *pane {
 		s.free = s.free[:n-1]
 		p.pts = p.pts[:0]
 	} else {
-		p = &pane{}
+		// Size a new pane like the last one closed: a steady rate then
+		// needs no growth, and no capacity is wasted.
+		p = &pane{pts: make([]point, 0, s.paneLen)}
 	}
 	p.end, p.agg, p.closed = end, agg{}, false
 	return p
 }
 
 func (s *series) release(p *pane) {
+	s.paneLen = len(p.pts)
 	s.points -= len(p.pts)
 	s.free = append(s.free, p)
 }
@@ -296,6 +300,13 @@ func (s *series) release(p *pane) {
 // insert adds a point keeping pts sorted by time, then value, so that the
 // pane's summary does not depend on arrival order.
 func (p *pane) insert(t int64, v float64) {
+	if len(p.pts) == cap(p.pts) {
+		// Grow by a quarter, not append's doubling: panes are recycled
+		// with their capacity, so slack would be held for good.
+		grown := make([]point, len(p.pts), len(p.pts)+max(4, len(p.pts)/4))
+		copy(grown, p.pts)
+		p.pts = grown
+	}
 	i := len(p.pts)
 	for i > 0 && (p.pts[i-1].t > t || p.pts[i-1].t == t && p.pts[i-1].v > v) {
 		i--
