@@ -1,14 +1,15 @@
 package buffer
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,11 +66,13 @@ type Pending struct {
 
 // Stats are the outbox's counters.
 type Stats struct {
-	Backlog  [numClasses]int
-	Appended uint64
-	Acked    uint64
-	Evicted  [numClasses]uint64
-	Corrupt  uint64
+	// MovedAside is where a damaged file found at Open was moved, if any.
+	MovedAside string
+	Backlog    [numClasses]int
+	Appended   uint64
+	Acked      uint64
+	Evicted    [numClasses]uint64
+	Corrupt    uint64
 }
 
 const numClasses = 2
@@ -96,27 +99,37 @@ type Outbox struct {
 	stats   Stats
 }
 
-// Open opens (or creates) the outbox file. A file that is not a valid bbolt
-// database is moved aside as <path>.corrupt-<time> and a fresh one is made,
-// so that a damaged file never keeps the agent from starting.
+// Open opens (or creates) the outbox file and checks it. A damaged file
+// (not a bbolt database, truncated, failing bbolt's consistency check) is
+// moved aside as <path>.corrupt-<time> and a fresh one is made, so that a
+// damaged file never keeps the agent from starting; Stats.MovedAside says so.
+// Any other failure (the file is locked by another process, unreadable, not
+// a regular file) is returned and the file is left alone.
 func Open(cfg Config, log zerolog.Logger) (*Outbox, error) {
+	cfg.Normalize()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open outbox: %w", err)
+	}
 	log = log.With().Str("component", "outbox").Logger()
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
 		return nil, fmt.Errorf("open outbox: %w", err)
 	}
-	db, err := openDB(cfg.Path)
-	if err != nil && !errors.Is(err, ErrLocked) && !errors.Is(err, os.ErrPermission) {
-		aside := fmt.Sprintf("%s.corrupt-%s", cfg.Path, time.Now().UTC().Format("20060102T150405Z"))
-		log.Error().Err(err).Str("moved_to", aside).Msg("outbox file unreadable; moving it aside and starting fresh")
-		if rerr := os.Rename(cfg.Path, aside); rerr != nil {
-			return nil, fmt.Errorf("open outbox: %w (and moving it aside failed: %v)", err, rerr)
+	db, damaged, err := openChecked(cfg.Path)
+	movedAside := ""
+	if damaged {
+		aside, rerr := moveAside(cfg.Path)
+		if rerr != nil {
+			return nil, fmt.Errorf("open outbox %s: %w (and moving it aside failed: %v)", cfg.Path, err, rerr)
 		}
-		db, err = openDB(cfg.Path)
+		log.Error().Err(err).Str("moved_to", aside).Msg("outbox file damaged; moved it aside and starting fresh")
+		movedAside = aside
+		db, _, err = openChecked(cfg.Path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", cfg.Path, err)
 	}
 	o := &Outbox{db: db, cfg: cfg, log: log, changed: make(chan struct{}), taken: map[uint64]struct{}{}}
+	o.stats.MovedAside = movedAside
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(metaBucket); err != nil {
 			return err
@@ -138,17 +151,86 @@ func Open(cfg Config, log zerolog.Logger) (*Outbox, error) {
 	return o, nil
 }
 
-func openDB(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, ErrLocked
+// openChecked opens the bbolt file at path and runs bbolt's consistency
+// check over it. damaged reports that the error means the file's contents
+// are bad, as opposed to the file being locked or inaccessible. bbolt
+// panics, or faults on memory mapped past the end of a truncated file, on
+// some damage; both are caught here and reported as damage.
+func openChecked(path string) (db *bolt.DB, damaged bool, err error) {
+	if fi, serr := os.Lstat(path); serr == nil && !fi.Mode().IsRegular() {
+		return nil, false, fmt.Errorf("%s is not a regular file", path)
 	}
-	return db, err
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				func() {
+					defer func() { _ = recover() }()
+					db.Close()
+				}()
+			}
+			db, damaged, err = nil, true, fmt.Errorf("bbolt failed reading the file: %v", r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, false, ErrLocked
+	}
+	if err != nil {
+		return nil, isDamage(err), err
+	}
+	var first error
+	err = db.View(func(tx *bolt.Tx) error {
+		for e := range tx.Check() { // drain it: Check's goroutine sends them all
+			if first == nil {
+				first = e
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = first
+	}
+	if err != nil {
+		db.Close()
+		return nil, true, fmt.Errorf("consistency check: %w", err)
+	}
+	return db, false, nil
+}
+
+// isDamage reports whether err from bolt.Open means the file is not a
+// usable bbolt database.
+func isDamage(err error) bool {
+	return errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrVersionMismatch) ||
+		errors.Is(err, berrors.ErrChecksum) || strings.Contains(err.Error(), "file size too small") ||
+		strings.Contains(err.Error(), "invalid")
+}
+
+// moveAside renames a damaged file to a name of its own, never over an
+// earlier one.
+func moveAside(path string) (string, error) {
+	base := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	aside := base
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		aside = fmt.Sprintf("%s-%d", base, i)
+	}
+	return aside, os.Rename(path, aside)
 }
 
 // Append stores the messages in one transaction (one fsync) and returns
 // their sequence numbers. When it returns nil the messages are on disk.
 func (o *Outbox) Append(msgs ...Pending) ([]uint64, error) {
+	for _, m := range msgs {
+		if err := checkTopic(m.Topic); err != nil {
+			return nil, fmt.Errorf("append to outbox: %w", err)
+		}
+		if int(m.Class) >= numClasses {
+			return nil, fmt.Errorf("append to outbox: unknown class %d", m.Class)
+		}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -204,17 +286,18 @@ func (o *Outbox) Append(msgs ...Pending) ([]uint64, error) {
 	return seqs, nil
 }
 
-// Take returns up to max of the oldest records that are not already taken,
+// Take returns up to n of the oldest records that are not already taken,
 // alerts before summaries, and marks them taken. It blocks until at least one
 // is available or ctx ends (then it returns ctx.Err()).
-func (o *Outbox) Take(ctx context.Context, max int) ([]emberwatch.Message, error) {
+func (o *Outbox) Take(ctx context.Context, n int) ([]emberwatch.Message, error) {
+	n = max(n, 1)
 	for {
 		o.mu.Lock()
 		if o.closed {
 			o.mu.Unlock()
 			return nil, ErrClosed
 		}
-		msgs, err := o.takeLocked(max)
+		msgs, err := o.takeLocked(n)
 		changed := o.changed
 		o.mu.Unlock()
 		if err != nil || len(msgs) > 0 {
@@ -285,13 +368,13 @@ func (o *Outbox) dropCorruptLocked(recs [][2]uint64) {
 // Ack deletes the given taken records in one transaction: the broker has
 // them. Unknown sequence numbers are ignored.
 func (o *Outbox) Ack(seqs []uint64) error {
-	if len(seqs) == 0 {
-		return nil
-	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return ErrClosed
+	}
+	if len(seqs) == 0 {
+		return nil
 	}
 	var deleted [numClasses]int
 	err := o.db.Update(func(tx *bolt.Tx) error {
@@ -419,6 +502,17 @@ func encodeRecord(topic string, payload []byte) []byte {
 
 var errBadRecord = errors.New("buffer: undecodable record")
 
+// ErrBadTopic is returned by Append for a topic no broker would accept for a
+// publish: empty, or with a wildcard or NUL in it.
+var ErrBadTopic = errors.New("buffer: invalid topic")
+
+func checkTopic(t string) error {
+	if t == "" || strings.ContainsAny(t, "+#\x00") {
+		return fmt.Errorf("%w %q", ErrBadTopic, t)
+	}
+	return nil
+}
+
 func decodeRecord(b []byte) (topic string, payload []byte, err error) {
 	if len(b) < 2 || b[0] != recordVersion {
 		return "", nil, errBadRecord
@@ -429,7 +523,7 @@ func decodeRecord(b []byte) (topic string, payload []byte, err error) {
 	}
 	rest := b[1+w:]
 	topic = string(rest[:n])
-	if topic == "" || bytes.ContainsAny(rest[:n], "+#\x00") {
+	if checkTopic(topic) != nil {
 		return "", nil, errBadRecord
 	}
 	return topic, rest[n:], nil

@@ -193,11 +193,22 @@ func addNested(add func(string, error), prefix string, err error) {
 	}
 	msg := err.Error()
 	if field, rest, ok := strings.Cut(msg, ": "); ok && !strings.ContainsAny(field, " ") {
-		add(prefix+"."+field, errors.New(rest))
+		add(prefix+"."+field, &trimmed{msg: rest, err: err})
 		return
 	}
 	add(prefix, err)
 }
+
+// trimmed is an error whose text lost its leading field name (now in the
+// FieldError's path) but which still unwraps to the original, so that
+// errors.Is and errors.As see through Parse.
+type trimmed struct {
+	msg string
+	err error
+}
+
+func (t *trimmed) Error() string { return t.msg }
+func (t *trimmed) Unwrap() error { return errors.Unwrap(t.err) }
 
 // FieldError is a problem with one field of a config.
 type FieldError struct {

@@ -77,6 +77,21 @@ func check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" {
+				// "<<: *defaults" merges a mapping (or a list of them)
+				// into this one: check it as this type.
+				if v.Kind == yaml.AliasNode {
+					v = v.Alias
+				}
+				if v.Kind == yaml.SequenceNode {
+					for _, m := range v.Content {
+						check(m, t, path, errs)
+					}
+				} else {
+					check(v, t, path, errs)
+				}
+				continue
+			}
 			f, ok := fields[k.Value]
 			kp := join(path, k.Value)
 			if !ok {
@@ -178,22 +193,29 @@ func suggest(k string, fields map[string]reflect.StructField) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and swaps of two neighbouring letters ("tpye")
+// each cost one.
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }

@@ -71,8 +71,12 @@ func validateSimulator(c Config) error {
 		return fmt.Errorf("simulator.event.ramp: must be >= 0, got %s", e.Ramp)
 	case e.Duration < 0:
 		return fmt.Errorf("simulator.event.duration: must be >= 0, got %s", e.Duration)
-	case e.HumidityDrop < 0 || e.HumidityDrop >= 1:
+	case !(e.HumidityDrop >= 0 && e.HumidityDrop < 1):
 		return fmt.Errorf("simulator.event.humidity_drop: must be in [0,1), got %v", e.HumidityDrop)
+	case math.IsNaN(e.TempRise) || math.IsInf(e.TempRise, 0):
+		return fmt.Errorf("simulator.event.temp_rise: must be a finite number, got %v", e.TempRise)
+	case math.IsNaN(e.Smoke) || math.IsInf(e.Smoke, 0):
+		return fmt.Errorf("simulator.event.smoke: must be a finite number, got %v", e.Smoke)
 	}
 	return nil
 }
