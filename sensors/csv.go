@@ -47,7 +47,12 @@ type CSVReader struct {
 
 // NewCSVReader reads the header from r.
 func NewCSVReader(r io.Reader) (*CSVReader, error) {
-	cr := csv.NewReader(bufio.NewReaderSize(r, 64<<10))
+	br := bufio.NewReaderSize(r, 64<<10)
+	// A byte-order mark must go before encoding/csv sees a quoted header.
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1 // checked per row, with our own message
 	head, err := cr.Read()
@@ -101,20 +106,20 @@ func (c *CSVReader) Line() int { return c.line }
 
 // Next appends the readings of the next row to dst. At the end it returns
 // io.EOF. A bad row returns a *RowError and appends nothing; reading may go
-// on with the next row.
+// on with the next row. Any other error is the reader's own (an I/O
+// error): reading cannot go on.
 func (c *CSVReader) Next(dst []emberwatch.Reading) ([]emberwatch.Reading, error) {
 	rec, err := c.r.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return dst, io.EOF
 		}
-		c.line++
 		var pe *csv.ParseError
-		if errors.As(err, &pe) {
+		if errors.As(err, &pe) && isRowError(pe.Err) {
 			c.line = pe.Line
 			return dst, &RowError{Line: pe.Line, Err: pe.Err}
 		}
-		return dst, &RowError{Line: c.line, Err: err}
+		return dst, fmt.Errorf("read CSV after line %d: %w", c.line, err)
 	}
 	c.line, _ = c.r.FieldPos(0)
 	if len(rec) != len(c.series) {
@@ -140,6 +145,12 @@ func (c *CSVReader) Next(dst []emberwatch.Reading) ([]emberwatch.Reading, error)
 		dst = append(dst, emberwatch.Reading{Series: name, Time: ts, Value: v})
 	}
 	return dst, nil
+}
+
+// isRowError tells a malformed row (encoding/csv's syntax errors) from a
+// failure of the reader underneath.
+func isRowError(err error) bool {
+	return errors.Is(err, csv.ErrBareQuote) || errors.Is(err, csv.ErrQuote) || errors.Is(err, csv.ErrFieldCount)
 }
 
 // ParseTimestamp reads RFC 3339, "YYYY-MM-DD HH:MM:SS[.fff]" as UTC, or Unix
@@ -255,12 +266,19 @@ func (s *CSVSource) Run(ctx context.Context, out chan<- emberwatch.Reading) erro
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
+		var rowErr *RowError
+		if errors.As(err, &rowErr) {
 			s.badRows++
 			if s.badRows <= 10 || s.badRows%1000 == 0 {
 				s.log.Warn().Err(err).Int("bad_rows", s.badRows).Msg("recording: skipped bad row")
 			}
+			if ctx.Err() != nil {
+				return nil
+			}
 			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.cfg.Path, err)
 		}
 		s.rows++
 		if len(buf) == 0 {

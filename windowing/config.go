@@ -123,7 +123,7 @@ func (c *Config) Normalize() {
 		}
 	}
 	if c.MaxPoints == 0 {
-		c.MaxPoints = 10_000
+		c.MaxPoints = max(10_000, c.Count)
 	}
 }
 

@@ -87,7 +87,7 @@ func New(specs []Config) *Windower {
 				sp.needValues = true
 			}
 		}
-		sp.keepPoints = sp.needValues || sp.lateness > 0 || c.LatePolicy == LateUpdate || c.Kind == KindSession
+		sp.keepPoints = sp.needValues || sp.lateness > 0 || c.LatePolicy == LateUpdate || c.Kind == KindSession || c.Kind == KindCount
 		if len(sp.quantiles) > emberwatch.MaxQuantiles {
 			sp.quantiles = sp.quantiles[:emberwatch.MaxQuantiles]
 		}
@@ -135,32 +135,32 @@ func (w *Windower) AddAt(r emberwatch.Reading, arrival time.Time, dst []emberwat
 	}
 	// UnixNano is defined from 1678 to 2262; outside 1970..2261 is a bad
 	// clock in any case.
-	if y := at.Year(); y < 1970 || y > 2261 || at.Sub(arrival) > s.sp.MaxFuture {
+	if y := at.UTC().Year(); y < 1970 || y > 2261 || at.Sub(arrival) > s.sp.MaxFuture {
 		w.stats.BadTime++
 		return dst, ErrBadTime
 	}
 	arr, t := arrival.UnixNano(), at.UnixNano()
-	if s.points >= s.sp.MaxPoints {
-		w.stats.Full++
-		return dst, ErrFull
-	}
-	s.lastArrival = max(s.lastArrival, arr)
 	var err error
 	n := len(dst)
 	switch s.sp.Kind {
 	case KindCount:
-		dst = w.addCount(s, t, r.Value, dst)
+		dst, err = w.addCount(s, t, r.Value, dst)
 	case KindSession:
 		dst, err = w.addSession(s, t, r.Value, dst)
 	default:
 		dst, err = w.addTimed(s, t, r.Value, dst)
 	}
-	if err != nil {
+	w.stats.Emitted += uint64(len(dst) - n) // a rejected reading may still close windows
+	switch {
+	case errors.Is(err, ErrFull):
+		w.stats.Full++
+		return dst, err
+	case err != nil:
 		w.stats.Late++
 		return dst, err
 	}
+	s.lastArrival = max(s.lastArrival, arr)
 	w.stats.Accepted++
-	w.stats.Emitted += uint64(len(dst) - n)
 	return dst, nil
 }
 
@@ -179,7 +179,7 @@ func (w *Windower) Tick(now time.Time, dst []emberwatch.Features) []emberwatch.F
 		if quiet < s.sp.idle {
 			continue
 		}
-		if wm := s.maxT + quiet; wm > s.wm {
+		if wm := s.maxT + quiet - s.sp.lateness; wm > s.wm {
 			s.wm = wm
 			if s.sp.Kind == KindSession {
 				dst = w.closeSessions(s, dst)
@@ -206,6 +206,9 @@ func (w *Windower) Flush(dst []emberwatch.Features) []emberwatch.Features {
 		case KindCount:
 			if s.cur != nil && len(s.cur.pts) > 0 {
 				w.closeCountPane(s)
+				s.unemitted = true
+			}
+			if s.unemitted {
 				dst = w.emitQueue(s, dst)
 			}
 		case KindSession:
@@ -241,8 +244,9 @@ type series struct {
 	name        string
 	sp          *spec
 	started     bool
-	k           float64 // shift: the first accepted value
-	maxT, wm    int64   // latest event time; watermark
+	k           float64 // shift: see closePane
+	kSet        bool
+	maxT, wm    int64 // latest event time; watermark
 	lastArrival int64
 	points      int // readings held, against MaxPoints
 	paneLen     int // readings in the last pane released
@@ -252,9 +256,13 @@ type series struct {
 	q       queue   // closed panes of the current window
 	history []*pane // panes evicted from q, kept for late updates
 	nextEnd int64   // end of the next window to emit
+	// retiredEnd and releasedEnd are the ends of the newest panes that
+	// left the current window, and that were freed altogether.
+	retiredEnd, releasedEnd int64
 
 	// count windows
-	cur *pane
+	cur       *pane
+	unemitted bool // the queue holds readings no window has shown yet
 
 	// session windows
 	sessions []*pane // open sessions, by first reading
@@ -291,7 +299,18 @@ func (s *series) newPane(end int64) *pane {
 	return p
 }
 
+// closePane summarises p. A series that keeps points takes its shift from
+// the first pane it closes (its earliest reading), so the shift, like
+// everything else, does not depend on the order readings arrived in.
+func (s *series) closePane(p *pane) {
+	if !s.kSet && len(p.pts) > 0 {
+		s.k, s.kSet = p.pts[0].v, true
+	}
+	p.close(s.sp.keepPoints, s.k, s.sp.invHalf)
+}
+
 func (s *series) release(p *pane) {
+	s.releasedEnd = max(s.releasedEnd, p.end)
 	s.paneLen = len(p.pts)
 	s.points -= len(p.pts)
 	s.free = append(s.free, p)
@@ -340,9 +359,12 @@ func (p *pane) close(keepPoints bool, k, invHalf float64) {
 func (w *Windower) addTimed(s *series, t int64, v float64, dst []emberwatch.Features) ([]emberwatch.Features, error) {
 	sp := s.sp
 	if !s.started {
-		s.started, s.k, s.maxT = true, v, t
+		s.started, s.maxT = true, t
 		s.wm = t - sp.lateness
 		s.nextEnd = alignUp(t-sp.lateness, sp.hop)
+		if !sp.keepPoints {
+			s.k, s.kSet = v, true // folded at once: the shift must be known now
+		}
 	}
 	end := alignUp(t, sp.hop)
 	if end < s.nextEnd {
@@ -354,14 +376,21 @@ func (w *Windower) addTimed(s *series, t int64, v float64, dst []emberwatch.Feat
 		}
 		return dst, ErrLate
 	}
-	s.fold(s.openPane(end), t, v)
+	// Move time on first: the reading's own pane cannot close (its end is
+	// past the new watermark), and windows that close release their panes
+	// before the capacity check.
 	if t > s.maxT {
 		s.maxT = t
 	}
 	if wm := s.maxT - sp.lateness; wm > s.wm {
 		s.wm = wm
 	}
-	return w.advance(s, dst), nil
+	dst = w.advance(s, dst)
+	if sp.keepPoints && s.points >= sp.MaxPoints {
+		return dst, ErrFull
+	}
+	s.fold(s.openPane(end), t, v)
+	return dst, nil
 }
 
 // openPane finds or makes the open pane ending at end.
@@ -386,7 +415,7 @@ func (w *Windower) advance(s *series, dst []emberwatch.Features) []emberwatch.Fe
 		for len(s.open) > 0 && s.open[0].end <= end {
 			p := s.open[0]
 			s.open = append(s.open[:0], s.open[1:]...) // in place: no creep, no allocation
-			p.close(sp.keepPoints, s.k, sp.invHalf)
+			s.closePane(p)
 			s.q.push(p)
 		}
 		for s.q.len() > 0 && s.q.oldest().end <= end-sp.size {
@@ -397,6 +426,9 @@ func (w *Windower) advance(s *series, dst []emberwatch.Features) []emberwatch.Fe
 			dst = append(dst, w.features(s, end-sp.size, end, &a, s.q.each, false))
 		}
 		s.nextEnd = end + sp.hop
+		for s.q.len() > 0 && s.q.oldest().end <= s.nextEnd-sp.size {
+			s.retire(s.q.pop()) // not in the next window: free it now
+		}
 		if s.q.len() == 0 {
 			// Nothing held: jump over the empty windows, to the first open
 			// pane or the first window still open, whichever comes first.
@@ -413,13 +445,16 @@ func (w *Windower) advance(s *series, dst []emberwatch.Features) []emberwatch.Fe
 // retire moves a pane out of the current window: into the history when
 // late updates may still need it, else back to the free list.
 func (s *series) retire(p *pane) {
+	s.retiredEnd = max(s.retiredEnd, p.end)
 	if s.sp.LatePolicy != LateUpdate {
 		s.release(p)
 		return
 	}
 	s.history = append(s.history, p)
-	// Keep one window's worth of panes behind the current one.
-	if extra := len(s.history) - s.sp.panesPerWindow; extra > 0 {
+	// Keep a window's worth of panes and one less behind the current
+	// window: a late reading in any of the window's panes can then correct
+	// every emitted window that holds it.
+	if extra := len(s.history) - (2*s.sp.panesPerWindow - 1); extra > 0 {
 		for _, p := range s.history[:extra] {
 			s.release(p)
 		}
@@ -453,16 +488,15 @@ func (w *Windower) lateUpdate(s *series, p *pane, t int64, v float64, dst []embe
 	sp := s.sp
 	p.insert(t, v)
 	s.points++
-	p.close(sp.keepPoints, s.k, sp.invHalf)
+	s.closePane(p)
 	s.q.rebuild()
 	held := make([]*pane, 0, len(s.history)+s.q.len())
 	held = append(held, s.history...)
 	s.q.each(func(p *pane) { held = append(held, p) })
-	oldest := held[0].end - sp.hop // start of the oldest held pane
 	for end := p.end; end < s.nextEnd && end < p.end+sp.size; end += sp.hop {
 		start := end - sp.size
-		if start < oldest {
-			continue // part of this window is no longer held
+		if s.releasedEnd > start {
+			continue // a pane of this window has been freed
 		}
 		var a agg
 		each := func(f func(*pane)) {
@@ -482,9 +516,10 @@ func (w *Windower) lateUpdate(s *series, p *pane, t int64, v float64, dst []embe
 	return dst
 }
 
-func (w *Windower) addCount(s *series, t int64, v float64, dst []emberwatch.Features) []emberwatch.Features {
-	if !s.started {
-		s.started, s.k = true, v
+func (w *Windower) addCount(s *series, t int64, v float64, dst []emberwatch.Features) ([]emberwatch.Features, error) {
+	s.started = true
+	if s.points >= s.sp.MaxPoints {
+		return dst, ErrFull
 	}
 	if s.cur == nil {
 		s.cur = s.newPane(0)
@@ -493,17 +528,22 @@ func (w *Windower) addCount(s *series, t int64, v float64, dst []emberwatch.Feat
 	s.points++
 	s.maxT = max(s.maxT, t)
 	if len(s.cur.pts) < s.sp.Every {
-		return dst
+		return dst, nil
 	}
 	w.closeCountPane(s)
 	if s.q.len() < s.sp.panesPerWindow {
-		return dst
+		s.unemitted = true
+		return dst, nil
 	}
-	return w.emitQueue(s, dst)
+	dst = w.emitQueue(s, dst)
+	// The oldest pane is in no later window: free it now, so that a series
+	// never holds more than Count readings.
+	s.release(s.q.pop())
+	return dst, nil
 }
 
 func (w *Windower) closeCountPane(s *series) {
-	s.cur.close(true, s.k, s.sp.invHalf)
+	s.closePane(s.cur)
 	s.q.push(s.cur)
 	s.cur = nil
 	for s.q.len() > s.sp.panesPerWindow {
@@ -514,6 +554,7 @@ func (w *Windower) closeCountPane(s *series) {
 // emitQueue emits the current queue as one count window, spanning the
 // first to the last reading's time.
 func (w *Windower) emitQueue(s *series, dst []emberwatch.Features) []emberwatch.Features {
+	s.unemitted = false
 	a := s.q.query()
 	return append(dst, w.features(s, a.firstT, a.lastT, &a, s.q.each, false))
 }
@@ -521,13 +562,19 @@ func (w *Windower) emitQueue(s *series, dst []emberwatch.Features) []emberwatch.
 func (w *Windower) addSession(s *series, t int64, v float64, dst []emberwatch.Features) ([]emberwatch.Features, error) {
 	sp := s.sp
 	if !s.started {
-		s.started, s.k, s.maxT = true, v, t
+		s.started, s.maxT = true, t
 		s.wm = t - sp.lateness
 	}
-	if t+sp.gap <= s.wm {
-		return dst, ErrLate // its session would already have closed
+	touches := slices.ContainsFunc(s.sessions, func(p *pane) bool {
+		return t >= p.pts[0].t-sp.gap && t <= p.pts[len(p.pts)-1].t+sp.gap
+	})
+	if !touches && t+sp.gap <= s.wm {
+		return dst, ErrLate // it would start a session that has already closed
 	}
-	// Find the sessions this reading touches; it may bridge two.
+	if s.points >= sp.MaxPoints {
+		return dst, ErrFull
+	}
+	// Merge the sessions this reading touches; it may bridge two.
 	var into *pane
 	for i := 0; i < len(s.sessions); {
 		p := s.sessions[i]
@@ -573,7 +620,7 @@ func (w *Windower) closeSessions(s *series, dst []emberwatch.Features) []emberwa
 		}
 		p := s.sessions[i]
 		s.sessions = slices.Delete(s.sessions, i, i+1)
-		p.close(true, s.k, s.sp.invHalf)
+		s.closePane(p)
 		one := func(f func(*pane)) { f(p) }
 		dst = append(dst, w.features(s, p.agg.firstT, p.agg.lastT+s.sp.gap, &p.agg, one, false))
 		s.release(p)

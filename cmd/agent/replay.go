@@ -112,10 +112,11 @@ func replay(ctx context.Context, cfg *configs.Config, r io.Reader, dstPath strin
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		var rowErr *sensors.RowError
+		if err != nil && (strict || !errors.As(err, &rowErr)) {
+			return res, err
+		}
 		if err != nil {
-			if strict {
-				return res, err
-			}
 			res.badRows++
 			if res.badRows <= 10 {
 				fmt.Fprintf(stderr, "skipping bad row: %v\n", err)
