@@ -172,7 +172,7 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 	defer u.setConnected(false)
 	u.log.Info().Str("broker", u.cfg.URL).Msg("connected to broker")
 	if u.status.Topic != "" {
-		u.publishStatus(client, u.status.Online())
+		u.publishStatus(client, u.status.Online(), u.cfg.ConnectTimeout)
 	}
 
 	// The sender takes records and publishes them; the acker waits for each
@@ -286,9 +286,9 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 	wg.Wait()
 
 	if ctx.Err() != nil && u.status.Topic != "" {
-		// Clean shutdown: say so ourselves; the broker only sends the will
-		// when the link dies.
-		u.publishStatus(client, u.status.Offline)
+		// Clean shutdown: say so ourselves (briefly: the agent is
+		// stopping); the broker only sends the will when the link dies.
+		u.publishStatus(client, u.status.Offline, min(u.cfg.ConnectTimeout, time.Second))
 	}
 	client.Disconnect(250)
 	if len(outstanding) > 0 {
@@ -303,9 +303,9 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 	return context.Cause(sctx)
 }
 
-func (u *Uplink) publishStatus(c paho.Client, payload []byte) {
+func (u *Uplink) publishStatus(c paho.Client, payload []byte, wait time.Duration) {
 	t := c.Publish(u.status.Topic, 1, true, payload)
-	if !t.WaitTimeout(u.cfg.ConnectTimeout) || t.Error() != nil {
+	if !t.WaitTimeout(wait) || t.Error() != nil {
 		u.log.Warn().Err(t.Error()).Msg("publish status")
 	}
 }

@@ -49,6 +49,9 @@ type processor struct {
 // time, so that idle series close their windows.
 const tickEvery = time.Second
 
+// statsEvery is how often the processor logs the pipeline's counters.
+const statsEvery = time.Minute
+
 // run consumes readings until in is closed, then flushes the open windows
 // and appends the last messages.
 func (p *processor) run(in <-chan emberwatch.Reading) error {
@@ -59,6 +62,8 @@ func (p *processor) run(in <-chan emberwatch.Reading) error {
 		defer t.Stop()
 		tick = t.C
 	}
+	stats := time.NewTicker(statsEvery)
+	defer stats.Stop()
 	for {
 		select {
 		case r, ok := <-in:
@@ -81,9 +86,28 @@ func (p *processor) run(in <-chan emberwatch.Reading) error {
 		case now := <-tick:
 			p.feats = p.windower.Tick(now, p.feats[:0])
 			p.score()
+		case <-stats.C:
+			p.logStats()
 		}
 		p.commit()
 	}
+}
+
+// logStats logs the windowing and outbox counters, for an operator
+// reading the device's log.
+func (p *processor) logStats() {
+	w := p.windower.Stats()
+	o := p.box.Stats()
+	p.log.Info().
+		Uint64("readings_accepted", w.Accepted).Uint64("readings_late", w.Late).
+		Uint64("readings_invalid", w.Invalid+w.BadTime).Uint64("readings_dropped_full", w.Full).
+		Uint64("windows", w.Emitted).
+		Ints("outbox_backlog", o.Backlog[:]).Int64("outbox_bytes", o.FileBytes).
+		Dur("outbox_oldest_alert", o.OldestAge[emberwatch.ClassAlert]).
+		Uint64("outbox_appended", o.Appended).Uint64("outbox_acked", o.Acked).
+		Uints64("outbox_evicted", o.Evicted[:]).Uints64("outbox_expired", o.Expired[:]).
+		Uint64("outbox_corrupt", o.Corrupt).Uint64("outbox_append_errors", o.AppendErrors).
+		Msg("stats")
 }
 
 // finish flushes the open windows and appends the last messages.

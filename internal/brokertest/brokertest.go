@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,6 +116,23 @@ func (m *Mosquitto) Start() {
 	}
 }
 
+// Freeze stops the broker process (SIGSTOP): connections stay open, but
+// nothing is read, acknowledged or delivered until Thaw.
+func (m *Mosquitto) Freeze() {
+	m.t.Helper()
+	if err := m.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		m.t.Fatalf("freeze mosquitto: %v", err)
+	}
+}
+
+// Thaw lets a frozen broker run again (SIGCONT).
+func (m *Mosquitto) Thaw() {
+	m.t.Helper()
+	if err := m.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		m.t.Fatalf("thaw mosquitto: %v", err)
+	}
+}
+
 // Stop ends the process and waits for it. Stopping a stopped broker is a
 // no-op.
 func (m *Mosquitto) Stop() {
@@ -122,6 +140,7 @@ func (m *Mosquitto) Stop() {
 		return
 	}
 	m.cmd.Process.Kill()
+	m.cmd.Process.Signal(syscall.SIGCONT) // a frozen process dies only once thawed
 	<-m.done
 	m.cmd = nil
 }
