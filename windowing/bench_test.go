@@ -111,9 +111,8 @@ func benchBytesPerSeries(b *testing.B, spec windowing.Config) {
 		runtime.ReadMemStats(&before)
 		w := windowing.New([]windowing.Config{spec})
 		var dst []emberwatch.Features
-		t := t0
 		for sec := range 200 { // enough to reach the steady state
-			t = t0.Add(time.Duration(sec) * time.Second)
+			t := t0.Add(time.Duration(sec) * time.Second)
 			for i := range n {
 				dst, _ = w.Add(emberwatch.Reading{Series: names[i], Time: t, Value: float64(sec)}, dst[:0])
 			}
