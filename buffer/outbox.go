@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -186,7 +187,12 @@ func (o *Outbox) load() error {
 				return err
 			}
 			o.stats.Backlog[c], o.stats.BacklogBytes[c] = 0, 0
+			var bad [][]byte
 			err = b.ForEach(func(k, v []byte) error {
+				if _, ok := seqOf(k); !ok {
+					bad = append(bad, slices.Clone(k)) // a damaged key: Take's seeks would never reach it
+					return nil
+				}
 				o.stats.Backlog[c]++
 				o.stats.BacklogBytes[c] += recordSize(k, v)
 				return nil
@@ -194,6 +200,12 @@ func (o *Outbox) load() error {
 			if err != nil {
 				return err
 			}
+			for _, k := range bad {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			o.stats.Corrupt += uint64(len(bad))
 		}
 		return nil
 	})
@@ -371,6 +383,7 @@ func (o *Outbox) commit(batch []*appendReq) {
 	}
 	stats := o.stats
 	var evicted, expired, rejected [numClasses]uint64
+	var dropped []uint64 // evicted or expired: their taken marks go after the commit
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		b := [numClasses]*bolt.Bucket{tx.Bucket(classBuckets[0]), tx.Bucket(classBuckets[1])}
 		for _, bk := range b {
@@ -388,7 +401,7 @@ func (o *Outbox) commit(batch []*appendReq) {
 				stats.Backlog[c]++
 				stats.BacklogBytes[c] += recordSize(k, st.vals[j])
 			}
-			ok, err := o.makeRoom(b, &stats, &evicted, st)
+			ok, err := o.makeRoom(b, &stats, &evicted, st, &dropped)
 			if err != nil {
 				return err
 			}
@@ -407,7 +420,7 @@ func (o *Outbox) commit(batch []*appendReq) {
 			}
 		}
 		if o.cfg.MaxAge > 0 {
-			if err := o.expire(b, &stats, &expired, now.Add(-o.cfg.MaxAge)); err != nil {
+			if err := o.expire(b, &stats, &expired, now.Add(-o.cfg.MaxAge), &dropped); err != nil {
 				return err
 			}
 		}
@@ -425,6 +438,9 @@ func (o *Outbox) commit(batch []*appendReq) {
 			}
 		}
 		return
+	}
+	for _, seq := range dropped {
+		delete(o.taken, seq)
 	}
 	appended := 0
 	for i := range work {
@@ -454,36 +470,72 @@ func (o *Outbox) commit(batch []*appendReq) {
 }
 
 // makeRoom enforces the record and byte caps after st was put. Under
-// evict_oldest it deletes the oldest records of the lowest class first;
-// under reject_new only records of a class lower than st's highest. It
-// reports false when st does not fit.
-func (o *Outbox) makeRoom(b [numClasses]*bolt.Bucket, stats *Stats, evicted *[numClasses]uint64, st *staged) (bool, error) {
-	over := func() bool {
-		return total(stats.Backlog) > o.cfg.MaxRecords || totalBytes(stats.BacklogBytes) > int64(o.cfg.MaxBytes)/2
+// evict_oldest it deletes the oldest records of the lowest class first (st's
+// own included, if the cap is smaller than one Append). Under reject_new it
+// first works out whether deleting records of classes below st's highest,
+// older than st, would make st fit; only then does it delete them, and
+// otherwise it deletes nothing and reports false. Sequence numbers deleted
+// go to dropped, whose taken marks are cleared once the commit succeeds.
+func (o *Outbox) makeRoom(b [numClasses]*bolt.Bucket, stats *Stats, evicted *[numClasses]uint64, st *staged, dropped *[]uint64) (bool, error) {
+	maxBytes := int64(o.cfg.MaxBytes) / 2
+	over := func(n int, size int64) bool { return n > o.cfg.MaxRecords || size > maxBytes }
+	n, size := total(stats.Backlog), totalBytes(stats.BacklogBytes)
+	if !over(n, size) {
+		return true, nil
 	}
-	floor := emberwatch.Class(0) // the lowest class index (highest priority) that may be evicted
+	floor := 0 // the highest-priority class that may lose records
+	var before []byte
 	if o.cfg.WhenFull == RejectNew {
-		floor = slices.Min(st.class) + 1
+		floor = int(slices.Min(st.class)) + 1
+		before = st.keys[0] // never st's own records
+		// Would it fit? Count what may go, without deleting.
+		freeN, freeSize := 0, int64(0)
+		for c := floor; c < numClasses; c++ {
+			freeN += stats.Backlog[c]
+			freeSize += stats.BacklogBytes[c]
+			for j, k := range st.keys {
+				if int(st.class[j]) == c {
+					freeN--
+					freeSize -= recordSize(k, st.vals[j])
+				}
+			}
+		}
+		if over(n-freeN, size-freeSize) {
+			return false, nil
+		}
 	}
-	for c := numClasses - 1; c >= int(floor) && over(); c-- {
+	for c := numClasses - 1; c >= floor && over(n, size); c-- {
 		cur := b[c].Cursor()
-		for k, v := cur.First(); k != nil && over(); k, v = cur.First() {
-			size := recordSize(k, v)
-			seq := binary.BigEndian.Uint64(k)
+		for k, v := cur.First(); k != nil && over(n, size); k, v = cur.First() {
+			if before != nil && bytes.Compare(k, before) >= 0 {
+				break
+			}
+			recSize := recordSize(k, v)
+			if seq, ok := seqOf(k); ok {
+				*dropped = append(*dropped, seq)
+			}
 			if err := cur.Delete(); err != nil {
 				return false, err
 			}
-			delete(o.taken, seq)
 			stats.Backlog[c]--
-			stats.BacklogBytes[c] -= size
+			stats.BacklogBytes[c] -= recSize
 			evicted[c]++
+			n, size = n-1, size-recSize
 		}
 	}
-	return !over(), nil
+	return !over(n, size), nil
+}
+
+// seqOf reads a record key; a key that is not 8 bytes is damage.
+func seqOf(k []byte) (uint64, bool) {
+	if len(k) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k), true
 }
 
 // expire deletes records appended before cutoff.
-func (o *Outbox) expire(b [numClasses]*bolt.Bucket, stats *Stats, expired *[numClasses]uint64, cutoff time.Time) error {
+func (o *Outbox) expire(b [numClasses]*bolt.Bucket, stats *Stats, expired *[numClasses]uint64, cutoff time.Time, dropped *[]uint64) error {
 	for c := range numClasses {
 		cur := b[c].Cursor()
 		for k, v := cur.First(); k != nil; k, v = cur.First() {
@@ -492,11 +544,12 @@ func (o *Outbox) expire(b [numClasses]*bolt.Bucket, stats *Stats, expired *[numC
 				break
 			}
 			size := recordSize(k, v)
-			seq := binary.BigEndian.Uint64(k)
+			if seq, ok := seqOf(k); ok {
+				*dropped = append(*dropped, seq)
+			}
 			if err := cur.Delete(); err != nil {
 				return err
 			}
-			delete(o.taken, seq)
 			stats.Backlog[c]--
 			stats.BacklogBytes[c] -= size
 			expired[c]++
@@ -538,17 +591,27 @@ func (o *Outbox) compact() error {
 	if err != nil {
 		return err
 	}
+	dst.AllocSize = allocSize
 	if err := bolt.Compact(dst, o.db, 16<<20); err != nil {
 		dst.Close()
 		os.Remove(tmp)
 		return err
 	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
+	// bbolt sizes a small file to its whole memory map, a power of two;
+	// cut the copy to the pages it uses (bbolt grows it again as needed).
+	var used int64
+	dst.View(func(tx *bolt.Tx) error {
+		used = tx.Size()
+		return nil
+	})
+	if err := dst.Close(); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	dst.Close()
+	if err := truncateSync(tmp, used); err != nil {
+		os.Remove(tmp)
+		return err
+	}
 	if err := o.db.Close(); err != nil {
 		return err
 	}
@@ -568,6 +631,22 @@ func (o *Outbox) compact() error {
 	}
 	o.db = db
 	return nil
+}
+
+func truncateSync(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func syncDir(dir string) {
@@ -612,18 +691,22 @@ func (o *Outbox) Take(ctx context.Context, n int) ([]emberwatch.Message, error) 
 
 func (o *Outbox) takeLocked(max int) ([]emberwatch.Message, error) {
 	var msgs []emberwatch.Message
-	var corrupt [][2]uint64 // class, seq
+	var corrupt []badRecord
 	err := o.db.View(func(tx *bolt.Tx) error {
 		for c := 0; c < numClasses && len(msgs) < max; c++ {
 			cur := tx.Bucket(classBuckets[c]).Cursor()
 			for k, v := cur.Seek(key(o.cursor[c] + 1)); k != nil && len(msgs) < max; k, v = cur.Next() {
-				seq := binary.BigEndian.Uint64(k)
+				seq, ok := seqOf(k)
+				if !ok {
+					corrupt = append(corrupt, badRecord{c, slices.Clone(k), recordSize(k, v)})
+					continue
+				}
 				if _, ok := o.taken[seq]; ok {
 					continue
 				}
 				_, topic, payload, err := decodeRecord(v)
 				if err != nil {
-					corrupt = append(corrupt, [2]uint64{uint64(c), seq})
+					corrupt = append(corrupt, badRecord{c, slices.Clone(k), recordSize(k, v)})
 					continue
 				}
 				msgs = append(msgs, emberwatch.Message{Seq: seq, Class: emberwatch.Class(c), Topic: topic, Payload: slices.Clone(payload)})
@@ -642,12 +725,19 @@ func (o *Outbox) takeLocked(max int) ([]emberwatch.Message, error) {
 	return msgs, nil
 }
 
+// badRecord is a record that cannot be read: its class, exact key and size.
+type badRecord struct {
+	class int
+	key   []byte
+	size  int64
+}
+
 // dropCorruptLocked deletes records that cannot be decoded, so that one bad
 // record never blocks the queue behind it.
-func (o *Outbox) dropCorruptLocked(recs [][2]uint64) {
+func (o *Outbox) dropCorruptLocked(recs []badRecord) {
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		for _, r := range recs {
-			if err := tx.Bucket(classBuckets[r[0]]).Delete(key(r[1])); err != nil {
+			if err := tx.Bucket(classBuckets[r.class]).Delete(r.key); err != nil {
 				return err
 			}
 		}
@@ -658,29 +748,11 @@ func (o *Outbox) dropCorruptLocked(recs [][2]uint64) {
 		return
 	}
 	for _, r := range recs {
-		o.stats.Backlog[r[0]]--
+		o.stats.Backlog[r.class]--
+		o.stats.BacklogBytes[r.class] -= r.size
 	}
-	// The byte count is recomputed rather than tracked per bad record.
-	o.recount()
 	o.stats.Corrupt += uint64(len(recs))
 	o.log.Error().Int("records", len(recs)).Uint64("corrupt_total", o.stats.Corrupt).Msg("outbox: skipped undecodable records")
-}
-
-// recount recomputes the byte counters from the file. o.mu is held.
-func (o *Outbox) recount() {
-	o.db.View(func(tx *bolt.Tx) error {
-		for c, name := range classBuckets {
-			var n int
-			var size int64
-			tx.Bucket(name).ForEach(func(k, v []byte) error {
-				n++
-				size += recordSize(k, v)
-				return nil
-			})
-			o.stats.Backlog[c], o.stats.BacklogBytes[c] = n, size
-		}
-		return nil
-	})
 }
 
 // Ack deletes the given taken records in one transaction: the broker has
@@ -923,23 +995,90 @@ func openChecked(path string, noSync bool) (db *bolt.DB, damaged bool, err error
 		return nil, isDamage(err), err
 	}
 	db.AllocSize = allocSize
-	var first error
+	// bbolt's own check runs in a goroutine of its own, where a fault on
+	// a damaged page cannot be recovered, and it can loop for a very long
+	// time over a damaged overflow count. So first walk the file here, with
+	// faults turned into panics, and vet every page header; only a file
+	// that passes goes to bbolt's check.
 	err = db.View(func(tx *bolt.Tx) error {
-		for e := range tx.Check() { // drain it: Check's goroutine sends them all
-			if first == nil {
-				first = e
-			}
+		if err := vetPages(tx); err != nil {
+			return err
 		}
-		return nil
+		return walk(tx)
 	})
 	if err == nil {
-		err = first
+		var first error
+		err = db.View(func(tx *bolt.Tx) error {
+			for e := range tx.Check() { // drain it: Check's goroutine sends them all
+				if first == nil {
+					first = e
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			err = first
+		}
 	}
 	if err != nil {
 		db.Close()
 		return nil, true, fmt.Errorf("consistency check: %w", err)
 	}
 	return db, false, nil
+}
+
+// vetPages reads the header of every page in use up to the file's
+// high-water mark and fails on one that is not a page bbolt writes or whose
+// overflow count runs past the end. Free pages (and the rest of a freed
+// overflow run, which holds old data, not headers) are stepped over one by
+// one.
+func vetPages(tx *bolt.Tx) error {
+	pageSize := int64(tx.DB().Info().PageSize)
+	hwm := int(tx.Size() / pageSize)
+	for id := 0; id < hwm; {
+		info, err := tx.Page(id)
+		if err != nil {
+			return fmt.Errorf("page %d: %w", id, err)
+		}
+		if info == nil {
+			return fmt.Errorf("page %d: unreadable", id)
+		}
+		switch info.Type {
+		case "free":
+			id++
+			continue
+		case "meta", "freelist", "branch", "leaf":
+		default:
+			return fmt.Errorf("page %d: not a page bbolt writes (%s)", id, info.Type)
+		}
+		next := id + 1 + info.OverflowCount
+		if info.OverflowCount < 0 || next > hwm {
+			return fmt.Errorf("page %d: overflow of %d pages runs past the end of the file (%d pages)", id, info.OverflowCount, hwm)
+		}
+		id = next
+	}
+	return nil
+}
+
+// walk reads every key and value of every bucket, touching their first and
+// last bytes, so that a damaged page faults here, where it is caught.
+func walk(tx *bolt.Tx) error {
+	var sink byte
+	touch := func(b []byte) {
+		if len(b) > 0 {
+			sink ^= b[0] ^ b[len(b)-1]
+		}
+	}
+	err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+		touch(name)
+		return b.ForEach(func(k, v []byte) error {
+			touch(k)
+			touch(v)
+			return nil
+		})
+	})
+	_ = sink
+	return err
 }
 
 // isDamage reports whether err from bolt.Open means the file is not a
