@@ -120,6 +120,7 @@ type Outbox struct {
 	seq         uint64             // the last sequence number handed out
 	stats       Stats
 	lastCompact time.Time
+	dropLog     map[string]*dropLog
 }
 
 type appendReq struct {
@@ -558,12 +559,35 @@ func (o *Outbox) expire(b [numClasses]*bolt.Bucket, stats *Stats, expired *[numC
 	return nil
 }
 
+// dropLogEvery bounds how often drops are logged: a long outage at the cap
+// evicts at every commit.
+const dropLogEvery = 10 * time.Second
+
+// logDrops logs records dropped for one reason, at most once per
+// dropLogEvery, with the counts since the last line. o.mu is held.
 func (o *Outbox) logDrops(n [numClasses]uint64, msg string) {
-	for c, k := range n {
-		if k > 0 {
-			o.log.Warn().Str("class", emberwatch.Class(c).String()).Uint64("records", k).Msg(msg)
-		}
+	if o.dropLog == nil {
+		o.dropLog = map[string]*dropLog{}
 	}
+	d := o.dropLog[msg]
+	if d == nil {
+		d = &dropLog{}
+		o.dropLog[msg] = d
+	}
+	for c, k := range n {
+		d.pending[c] += k
+	}
+	if d.pending == [numClasses]uint64{} || o.now().Sub(d.last) < dropLogEvery {
+		return
+	}
+	o.log.Warn().Uint64("alerts", d.pending[emberwatch.ClassAlert]).
+		Uint64("summaries", d.pending[emberwatch.ClassSummary]).Msg(msg)
+	d.pending, d.last = [numClasses]uint64{}, o.now()
+}
+
+type dropLog struct {
+	last    time.Time
+	pending [numClasses]uint64
 }
 
 // maybeCompact rewrites the file when it has grown past MaxBytes: bbolt

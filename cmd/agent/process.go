@@ -107,6 +107,7 @@ func (p *processor) logStats() {
 		Uint64("outbox_appended", o.Appended).Uint64("outbox_acked", o.Acked).
 		Uints64("outbox_evicted", o.Evicted[:]).Uints64("outbox_expired", o.Expired[:]).
 		Uint64("outbox_corrupt", o.Corrupt).Uint64("outbox_append_errors", o.AppendErrors).
+		Str("outbox_moved_aside", o.MovedAside).
 		Msg("stats")
 }
 
