@@ -9,7 +9,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_FLAGS   ?=
 
-.PHONY: all run test test-deps build cross lint bench fuzz clean
+.PHONY: all run test test-deps build cross lint bench fuzz nab clean
 
 all: lint test build
 
@@ -50,6 +50,13 @@ bench:
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse$$ -fuzztime=30s ./configs
 	$(GO) test -run='^$$' -fuzz=FuzzParseRule -fuzztime=30s ./detect
+
+## nab: score the best point detector on the Numenta Anomaly Benchmark (NAB_FLAGS="--detector all" for every one); see docs/DETECTION.md.
+NAB_DATA  ?= ../shared/data/nab
+NAB_OUT   ?= /tmp/emberwatch-nab
+NAB_FLAGS ?=
+nab:
+	$(GO) run ./cmd/agent eval nab --data $(NAB_DATA) --out $(NAB_OUT) $(NAB_FLAGS)
 
 clean:
 	rm -rf $(BIN)

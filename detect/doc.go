@@ -13,5 +13,14 @@
 // once the score falls below the threshold minus the hysteresis, and not raised
 // again within Cooldown of being resolved.
 //
-// Like windowing, the package is clock-free: time comes from the features.
+// PointDetectors score raw readings one at a time, for series where every
+// point matters: a Gaussian tail, robust z, EWMA chart, CUSUM and
+// Page-Hinkley on forecast residuals, Half-Space Trees (Tan, Ting and Liu
+// 2011), a port of NAB's contextual detector CAD OSE, Numenta's anomaly
+// likelihood as a wrapper around any of them, and an ensemble. NewPointDetector builds
+// one by name. docs/DETECTION.md has their scores on the Numenta Anomaly
+// Benchmark, measured with `agent eval nab`.
+//
+// Like windowing, the package is clock-free: time comes from the features and
+// the readings.
 package detect

@@ -4,6 +4,7 @@
 //	agent run [--config FILE] [--speed F]   run the agent (default: the embedded demo)
 //	agent validate --config FILE            check a config and exit
 //	agent replay --input REC.csv --out DIR  window a recording into DIR/features.jsonl
+//	agent eval nab --data DIR --out DIR     score point detectors on the Numenta Anomaly Benchmark
 //	agent version                           print version, commit, Go version and platform
 //
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid config.
@@ -54,6 +55,9 @@ commands:
   replay    [--config FILE] --input RECORDING.csv --out DIR [--strict]
                                          run a recording through windowing as fast as it reads;
                                          write DIR/features.jsonl
+  eval nab  --data DIR --out DIR [--detector NAME] [--hints]
+                                         score point detectors on the Numenta Anomaly Benchmark;
+                                         write NAB results files to DIR and print the scores
   version                                print version, commit, Go version and platform
 `
 
@@ -70,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "replay":
 		return cmdReplay(ctx, args[1:], stdout, stderr)
+	case "eval":
+		return cmdEval(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

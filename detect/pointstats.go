@@ -1,0 +1,258 @@
+package detect
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// GaussianParams configures GaussianTail.
+type GaussianParams struct {
+	// Window is how many past points the mean and deviation cover.
+	Window int
+	// Warmup is how many points are seen before scoring.
+	Warmup int
+}
+
+// GaussianTail scores a point by the two-sided Gaussian tail probability
+// of its deviation from the mean of the last Window points, in units of
+// their standard deviation: the idea of NAB's windowedGaussian detector,
+// with a sliding window instead of a hopping one. The probability p is
+// reported as LikelihoodScore(ln p), so that 3σ scores 0.72 and 5σ 0.86.
+// O(1) per point (a rolling mean and sum of squares, re-summed exactly once
+// per Window points to stop drift); memory is the window.
+type GaussianTail struct {
+	p    GaussianParams
+	ring ring
+	w    welford
+}
+
+// NewGaussianTail returns a Gaussian tail detector; p must be valid.
+func NewGaussianTail(p GaussianParams) *GaussianTail {
+	return &GaussianTail{p: p, ring: newRing(p.Window)}
+}
+
+// Observe implements PointDetector.
+func (d *GaussianTail) Observe(_ time.Time, v float64) float64 {
+	s := 0.0
+	if d.w.n >= d.p.Warmup {
+		z := (v - d.w.mean) / spreadFloor(d.w.std(), d.w.mean)
+		s = LikelihoodScore(math.Ln2 + lnGaussianTail(math.Abs(z)))
+	}
+	if old, full := d.ring.push(v); full {
+		d.w.remove(old)
+	}
+	d.w.add(v)
+	if d.ring.next == 0 && d.ring.full {
+		d.w.reset(d.ring.buf)
+	}
+	return s
+}
+
+// RobustZParams configures RobustZPoint.
+type RobustZParams struct {
+	// Window is how many past points the median and MAD cover.
+	Window int
+	// Warmup is how many points are seen before scoring.
+	Warmup int
+}
+
+// RobustZPoint scores a point by its distance from the median of the last
+// Window points in scaled median absolute deviations (1.4826·MAD, the
+// standard deviation for Gaussian data), mapped to [0,1) as z/(z+1). Where
+// more than half the window is one value (MAD 0), the window's standard
+// deviation is the spread instead. The window is kept sorted: each point
+// costs two binary searches, an O(Window) memmove and an O(log Window)
+// selection of the MAD from the two sorted halves.
+type RobustZPoint struct {
+	p      RobustZParams
+	ring   ring
+	sorted []float64
+	w      welford
+}
+
+// NewRobustZPoint returns a robust z-score detector; p must be valid.
+func NewRobustZPoint(p RobustZParams) *RobustZPoint {
+	return &RobustZPoint{p: p, ring: newRing(p.Window), sorted: make([]float64, 0, p.Window)}
+}
+
+// Observe implements PointDetector.
+func (d *RobustZPoint) Observe(_ time.Time, v float64) float64 {
+	s := 0.0
+	if len(d.sorted) >= d.p.Warmup {
+		med, mad := medianMAD(d.sorted)
+		spread := 1.4826 * mad
+		if spread == 0 {
+			spread = d.w.std()
+		}
+		s = score((v - med) / spreadFloor(spread, med))
+	}
+	if old, full := d.ring.push(v); full {
+		i, _ := slices.BinarySearch(d.sorted, old)
+		d.sorted = slices.Delete(d.sorted, i, i+1)
+		d.w.remove(old)
+	}
+	i, _ := slices.BinarySearch(d.sorted, v)
+	d.sorted = slices.Insert(d.sorted, i, v)
+	d.w.add(v)
+	if d.ring.next == 0 && d.ring.full {
+		d.w.reset(d.ring.buf)
+	}
+	return s
+}
+
+// medianMAD returns the median of the sorted values s and their median
+// absolute deviation from it, in O(log n): the deviations of the values
+// below the median, read downwards, and of those above, read upwards, are
+// two sorted sequences, and the MAD is the middle of their merge.
+func medianMAD(s []float64) (med, mad float64) {
+	n := len(s)
+	h := n / 2
+	if n%2 == 1 {
+		med = s[h]
+	} else {
+		med = (s[h-1] + s[h]) / 2
+	}
+	below := func(i int) float64 { return med - s[h-1-i] } // i < h
+	above := func(j int) float64 { return s[h+j] - med }   // j < n-h
+	kth := func(k int) float64 { return kthOfTwo(below, h, above, n-h, k) }
+	if n%2 == 1 {
+		return med, kth(h)
+	}
+	return med, (kth(h-1) + kth(h)) / 2
+}
+
+// kthOfTwo returns the k-th smallest (from 0) element of the merge of two
+// ascending sequences a (length na) and b (length nb), by binary search on
+// how many elements come from a.
+func kthOfTwo(a func(int) float64, na int, b func(int) float64, nb int, k int) float64 {
+	lo, hi := max(0, k+1-nb), min(na, k+1)
+	for lo < hi {
+		i := (lo + hi) / 2 // take i from a and k+1-i from b?
+		if j := k + 1 - i; j > 0 && b(j-1) > a(i) {
+			lo = i + 1 // a(i) belongs among the k+1 smallest
+		} else {
+			hi = i
+		}
+	}
+	i, j := lo, k+1-lo // i from a, j from b make up the k+1 smallest
+	x := math.Inf(-1)
+	if i > 0 {
+		x = a(i - 1)
+	}
+	if j > 0 {
+		x = max(x, b(j-1))
+	}
+	return x
+}
+
+// EWMAParams configures EWMAChart.
+type EWMAParams struct {
+	// Alpha is the smoothing factor in (0,1].
+	Alpha float64
+	// Warmup is how many points are seen before scoring.
+	Warmup int
+}
+
+// EWMAChart is an exponentially weighted moving average control chart on
+// raw points: the score is the distance of the point from the EWMA of the
+// points before it, in units of their exponentially weighted standard
+// deviation, mapped to [0,1) as z/(z+1). O(1) per point.
+type EWMAChart struct {
+	p        EWMAParams
+	mean     float64
+	variance float64
+	n        int
+}
+
+// NewEWMAChart returns an EWMA chart; p must be valid.
+func NewEWMAChart(p EWMAParams) *EWMAChart { return &EWMAChart{p: p} }
+
+// Observe implements PointDetector.
+func (d *EWMAChart) Observe(_ time.Time, v float64) float64 {
+	if d.n == 0 {
+		d.mean, d.n = v, 1
+		return 0
+	}
+	s := 0.0
+	if d.n >= d.p.Warmup {
+		s = score((v - d.mean) / spreadFloor(math.Sqrt(d.variance), d.mean))
+	}
+	d.mean, d.variance = ewmaStep(d.mean, d.variance, v, d.p.Alpha)
+	d.n++
+	return s
+}
+
+// ewmaStep folds v into an exponentially weighted mean and variance.
+func ewmaStep(mean, variance, v, alpha float64) (float64, float64) {
+	diff := v - mean
+	return mean + alpha*diff, (1 - alpha) * (variance + alpha*diff*diff)
+}
+
+// ring is a fixed-size circular buffer of the latest values.
+type ring struct {
+	buf  []float64
+	next int
+	full bool
+}
+
+func newRing(n int) ring { return ring{buf: make([]float64, n)} }
+
+// push stores v and returns the value it displaced, if the ring was full.
+func (r *ring) push(v float64) (old float64, full bool) {
+	old, full = r.buf[r.next], r.full
+	r.buf[r.next] = v
+	r.next++
+	if r.next == len(r.buf) {
+		r.next, r.full = 0, true
+	}
+	return old, full
+}
+
+// welford keeps the mean and sum of squared deviations of a multiset that
+// values join and leave.
+type welford struct {
+	n        int
+	mean, m2 float64
+}
+
+func (w *welford) add(v float64) {
+	w.n++
+	d := v - w.mean
+	w.mean += d / float64(w.n)
+	w.m2 += d * (v - w.mean)
+}
+
+func (w *welford) remove(v float64) {
+	if w.n <= 1 {
+		*w = welford{}
+		return
+	}
+	w.n--
+	d := v - w.mean
+	w.mean -= d / float64(w.n)
+	w.m2 = max(0, w.m2-d*(v-w.mean))
+}
+
+// reset recomputes the statistics of vs exactly, discarding rounding
+// drift.
+func (w *welford) reset(vs []float64) {
+	*w = welford{}
+	for _, v := range vs {
+		w.add(v)
+	}
+}
+
+// std is the population standard deviation.
+func (w *welford) std() float64 {
+	if w.n < 2 {
+		return 0
+	}
+	return math.Sqrt(w.m2 / float64(w.n))
+}
+
+var (
+	_ PointDetector = (*GaussianTail)(nil)
+	_ PointDetector = (*RobustZPoint)(nil)
+	_ PointDetector = (*EWMAChart)(nil)
+)
