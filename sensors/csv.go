@@ -251,16 +251,11 @@ func (s *CSVSource) Run(ctx context.Context, out chan<- emberwatch.Reading) erro
 		return fmt.Errorf("%s: %w", s.cfg.Path, err)
 	}
 	var (
-		buf       []emberwatch.Reading
-		first     time.Time
-		wallStart = time.Now()
-		timer     *time.Timer
+		buf   []emberwatch.Reading
+		first time.Time
+		pace  = &pacer{start: time.Now(), speed: s.cfg.Speed, now: time.Now}
 	)
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	defer pace.stop()
 	for {
 		buf, err = r.Next(buf[:0])
 		if errors.Is(err, io.EOF) {
@@ -284,23 +279,11 @@ func (s *CSVSource) Run(ctx context.Context, out chan<- emberwatch.Reading) erro
 		if len(buf) == 0 {
 			continue
 		}
-		if s.cfg.Speed > 0 {
-			if first.IsZero() {
-				first = buf[0].Time
-			}
-			due := wallStart.Add(time.Duration(float64(buf[0].Time.Sub(first)) / s.cfg.Speed))
-			if wait := time.Until(due); wait > 0 {
-				if timer == nil {
-					timer = time.NewTimer(wait)
-				} else {
-					timer.Reset(wait)
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-timer.C:
-				}
-			}
+		if first.IsZero() {
+			first = buf[0].Time
+		}
+		if !pace.wait(ctx, buf[0].Time.Sub(first)) {
+			return nil
 		}
 		for _, rd := range buf {
 			select {

@@ -118,3 +118,42 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// pacer paces a source whose readings carry a simulated clock: reading at
+// simulated offset elapsed is due at start + elapsed/speed of wall time.
+type pacer struct {
+	start time.Time
+	speed float64
+	now   func() time.Time
+	timer *time.Timer
+}
+
+// wait blocks until elapsed is due, and reports false if ctx ended first.
+// A speed of 0 or less never waits.
+func (p *pacer) wait(ctx context.Context, elapsed time.Duration) bool {
+	if p.speed <= 0 {
+		return ctx.Err() == nil
+	}
+	d := p.start.Add(time.Duration(float64(elapsed) / p.speed)).Sub(p.now())
+	if d <= 0 {
+		return true
+	}
+	if p.timer == nil {
+		p.timer = time.NewTimer(d)
+	} else {
+		p.timer.Reset(d)
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.timer.C:
+		return true
+	}
+}
+
+// stop releases the timer.
+func (p *pacer) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+}

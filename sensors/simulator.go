@@ -135,33 +135,16 @@ func (s *Simulator) EventWindow() (start, end time.Time, ok bool) {
 func (s *Simulator) Run(ctx context.Context, out chan<- emberwatch.Reading) error {
 	rng := rand.New(rand.NewPCG(s.cfg.Seed, s.cfg.Seed^0x9e3779b97f4a7c15))
 	var noiseT, noiseH, noiseS float64 // AR(1) noise state per series
-	wallStart := s.now()
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	pace := &pacer{start: s.now(), speed: s.cfg.Speed, now: s.now}
+	defer pace.stop()
 	if st, en, ok := s.EventWindow(); ok {
 		s.log.Info().Time("event_start", st).Time("event_end", en).Msg("simulator: staged event scheduled")
 	}
 	for i := 0; ; i++ {
 		elapsed := time.Duration(i) * s.interval
 		t := s.cfg.Start.Add(elapsed)
-		if s.cfg.Speed > 0 {
-			due := wallStart.Add(time.Duration(float64(elapsed) / s.cfg.Speed))
-			if wait := due.Sub(s.now()); wait > 0 {
-				if timer == nil {
-					timer = time.NewTimer(wait)
-				} else {
-					timer.Reset(wait)
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-timer.C:
-				}
-			}
+		if !pace.wait(ctx, elapsed) {
+			return nil
 		}
 		noiseT = 0.9*noiseT + 0.08*rng.NormFloat64()
 		noiseH = 0.9*noiseH + 0.4*rng.NormFloat64()
