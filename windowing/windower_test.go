@@ -455,33 +455,8 @@ func TestReplayShuffledWithinLatenessGivesSameFeatures(t *testing.T) {
 			inOrder := feed(t, tt.spec, rec)
 
 			// Delay every reading by up to the lateness and replay in
-			// arrival order. The earliest reading of each series arrives
-			// first (see TestLateReadingAtStreamStart for why).
-			type arrival struct {
-				r  emberwatch.Reading
-				at time.Time
-			}
-			arr := make([]arrival, len(rec))
-			seen := map[string]bool{}
-			for i, r := range rec {
-				at := r.Time.Add(time.Duration(rng.Int64N(int64(tt.spec.Lateness) + 1)))
-				if !seen[r.Series] {
-					seen[r.Series], at = true, time.Time{}
-				}
-				arr[i] = arrival{r, at}
-			}
-			slices.SortStableFunc(arr, func(a, b arrival) int { return a.at.Compare(b.at) })
-			shuffled := make([]emberwatch.Reading, len(arr))
-			moved := 0
-			for i, a := range arr {
-				shuffled[i] = a.r
-				if a.r != rec[i] {
-					moved++
-				}
-			}
-			if moved < len(rec)/4 {
-				t.Fatalf("only %d of %d readings moved; the shuffle is too weak to test anything", moved, len(rec))
-			}
+			// arrival order, the earliest reading of each series first.
+			shuffled := shuffleWithin(rng, rec, tt.spec.Lateness, true)
 			got := feed(t, tt.spec, shuffled)
 			if len(got) != len(inOrder) {
 				t.Fatalf("shuffled replay emitted %d windows, in order %d", len(got), len(inOrder))

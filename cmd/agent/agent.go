@@ -54,8 +54,6 @@ type hooks struct {
 	// brokerReady is called with the broker URL once the uplink is about to
 	// connect and before any source starts.
 	brokerReady func(url string)
-	// outbox is called with the open outbox.
-	outbox func(*buffer.Outbox)
 }
 
 func (a *agent) run(ctx context.Context) error {
@@ -77,9 +75,6 @@ func (a *agent) run(ctx context.Context) error {
 		return err
 	}
 	defer box.Close()
-	if a.hooks.outbox != nil {
-		a.hooks.outbox(box)
-	}
 
 	upCfg := cfg.Broker
 	upCfg.URL = brokerURL

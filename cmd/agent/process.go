@@ -108,6 +108,7 @@ func (p *processor) logStats() {
 		Uints64("outbox_evicted", o.Evicted[:]).Uints64("outbox_expired", o.Expired[:]).
 		Uint64("outbox_corrupt", o.Corrupt).Uint64("outbox_append_errors", o.AppendErrors).
 		Str("outbox_moved_aside", o.MovedAside).
+		Uint64("summaries_shed_while_disk_full", p.droppedOnFull).
 		Msg("stats")
 }
 
