@@ -46,10 +46,9 @@ lint:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-## fuzz: run each fuzz target briefly; new corpus entries land in testdata/fuzz.
+## fuzz: run every fuzz target for FUZZTIME (30s) and copy new corpus entries into testdata/fuzz.
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParse$$ -fuzztime=30s ./configs
-	$(GO) test -run='^$$' -fuzz=FuzzParseRule -fuzztime=30s ./detect
+	sh scripts/fuzz.sh
 
 ## nab: score the best point detector on the Numenta Anomaly Benchmark (NAB_FLAGS="--detector all" for every one); see docs/DETECTION.md.
 NAB_DATA  ?= ../shared/data/nab

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/emberwatch/emberwatch/buffer"
 	"github.com/emberwatch/emberwatch/detect"
@@ -49,8 +50,21 @@ type Config struct {
 	Detectors []detect.DetectorConfig   `yaml:"detectors"`
 	Rules     []detect.RuleConfig       `yaml:"rules"`
 	Alerts    detect.AlertConfig        `yaml:"alerts"`
+	Summaries SummariesConfig           `yaml:"summaries"`
 	Outbox    buffer.Config             `yaml:"outbox"`
 	Broker    uplink.Config             `yaml:"broker"`
+	Remote    RemoteConfig              `yaml:"remote_config"`
+}
+
+// SummariesConfig bounds how window summaries are batched into messages on
+// the summaries topic: a batch is sent when it holds MaxBatch summaries or
+// when its newest window ends MaxDelay of event time after its oldest.
+type SummariesConfig struct {
+	// MaxBatch is the most summaries in one message. Default 100.
+	MaxBatch int `yaml:"max_batch"`
+	// MaxDelay is how much event time one message may span. Default 1m; 0s
+	// sends the windows of each window end on their own.
+	MaxDelay time.Duration `yaml:"max_delay"`
 }
 
 // LogConfig configures logging.
@@ -61,20 +75,22 @@ type LogConfig struct {
 
 // Topics are the device's MQTT topics.
 type Topics struct {
-	Alerts, Summaries, Status string
+	Alerts, Summaries, Status, Config, ConfigAck string
 }
 
 // Topics returns the topic names for c's prefix and device.
 func (c *Config) Topics() Topics {
 	base := c.TopicPrefix + "/" + c.Device + "/"
-	return Topics{Alerts: base + "alerts", Summaries: base + "summaries", Status: base + "status"}
+	return Topics{Alerts: base + "alerts", Summaries: base + "summaries", Status: base + "status",
+		Config: base + "config", ConfigAck: base + "config/ack"}
 }
 
 // Parse reads a config: defaults, strict decode, normalise, validate. The
 // error lists every problem found, each naming its field.
 func Parse(data []byte) (*Config, error) {
 	// Defaults that a zero value cannot express go in before the decode.
-	c := &Config{Alerts: detect.DefaultAlertConfig()}
+	c := &Config{Alerts: detect.DefaultAlertConfig(), Remote: RemoteConfig{Enabled: true},
+		Summaries: SummariesConfig{MaxDelay: unsetDelay}}
 	if err := decodeStrict(data, c); err != nil {
 		return nil, err
 	}
@@ -84,6 +100,9 @@ func Parse(data []byte) (*Config, error) {
 	}
 	return c, nil
 }
+
+// unsetDelay marks a duration the config did not set, where 0 means something.
+const unsetDelay = time.Duration(-1)
 
 // Normalize fills every default.
 func (c *Config) Normalize() {
@@ -109,6 +128,12 @@ func (c *Config) Normalize() {
 		c.Detectors[i].Normalize()
 	}
 	c.Alerts.Normalize()
+	if c.Summaries.MaxBatch == 0 {
+		c.Summaries.MaxBatch = 100
+	}
+	if c.Summaries.MaxDelay == unsetDelay {
+		c.Summaries.MaxDelay = time.Minute
+	}
 	if c.Outbox.Path == "" {
 		c.Outbox.Path = filepath.Join(c.DataDir, "outbox.db")
 	}
@@ -180,6 +205,12 @@ func (c *Config) Validate() error {
 		rules[c.Rules[i].Name] = i
 	}
 	addNested(add, "alerts", c.Alerts.Validate())
+	if c.Summaries.MaxBatch < 1 || c.Summaries.MaxBatch > 10_000 {
+		add("summaries.max_batch", fmt.Errorf("must be in [1,10000], got %d", c.Summaries.MaxBatch))
+	}
+	if c.Summaries.MaxDelay < 0 {
+		add("summaries.max_delay", fmt.Errorf("must be >= 0, got %s", c.Summaries.MaxDelay))
+	}
 	addNested(add, "outbox", c.Outbox.Validate())
 	addNested(add, "broker", c.Broker.Validate())
 	return errors.Join(errs...)

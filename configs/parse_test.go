@@ -75,7 +75,8 @@ func TestParseDefaults(t *testing.T) {
 			t.Errorf("%s = %v, want %v", ch.field, ch.got, ch.want)
 		}
 	}
-	if got := c.Topics(); got != (configs.Topics{Alerts: "emberwatch/d1/alerts", Summaries: "emberwatch/d1/summaries", Status: "emberwatch/d1/status"}) {
+	if got := c.Topics(); got != (configs.Topics{Alerts: "emberwatch/d1/alerts", Summaries: "emberwatch/d1/summaries", Status: "emberwatch/d1/status",
+		Config: "emberwatch/d1/config", ConfigAck: "emberwatch/d1/config/ack"}) {
 		t.Errorf("Topics() = %+v", got)
 	}
 

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -175,4 +176,71 @@ func (l *lifecycle) step(score, threshold float64, t time.Time, cfg AlertConfig)
 // id names one raise-resolve episode of an alert.
 func (l *lifecycle) id(base string) string {
 	return fmt.Sprintf("%s@%s", base, l.raisedAt.UTC().Format("20060102T150405.999999999Z"))
+}
+
+// Reconfigure replaces the detectors, rules and alert settings while
+// running. A detector or rule whose config is unchanged keeps its state: its
+// history, its warm-up and any alert it has raised. One that was removed or
+// changed is dropped; if it had an alert raised, a resolved event saying so
+// is appended to dst, so that no subscriber is left with an alert that will
+// never resolve. On error (a rule that does not parse) nothing changes.
+func (e *Engine) Reconfigure(detectors []DetectorConfig, rules []RuleConfig, alerts AlertConfig, dst []emberwatch.Alert) ([]emberwatch.Alert, error) {
+	ne, err := NewEngine(detectors, rules, alerts)
+	if err != nil {
+		return dst, err
+	}
+	ne.latest = e.latest
+	// Map each old detector to an identical new one, each used once.
+	moved := map[int]int{}
+	taken := map[int]bool{}
+	for i, old := range e.detectors {
+		for j, d := range ne.detectors {
+			if !taken[j] && reflect.DeepEqual(old, d) {
+				moved[i], taken[j] = j, true
+				break
+			}
+		}
+	}
+	for k, t := range e.scorers {
+		if j, ok := moved[k.detector]; ok {
+			ne.scorers[scorerKey{j, k.series}] = t
+			continue
+		}
+		if t.life.active {
+			d := e.detectors[k.detector]
+			dst = append(dst, e.retired(t.life.id(d.Name+"/"+k.series), k.series, d.Name, "", d.Feature, d.Threshold,
+				fmt.Sprintf("%s resolved: detector %s was changed or removed by a config update", k.series, d.Name)))
+		}
+	}
+	keptRule := map[int]bool{}
+	for _, old := range e.rules {
+		kept := false
+		for j, r := range ne.rules {
+			if !keptRule[j] && r.cfg == old.cfg {
+				ne.rules[j], keptRule[j], kept = old, true, true
+				break
+			}
+		}
+		if !kept && old.life.active {
+			series := old.rule.Series()
+			dst = append(dst, e.retired(old.life.id("rule/"+old.cfg.Name), strings.Join(series, "+"), "", old.cfg.Name, old.cfg.Expr, 0.5,
+				fmt.Sprintf("rule %s resolved: changed or removed by a config update", old.cfg.Name)))
+		}
+	}
+	*e = *ne
+	return dst, nil
+}
+
+// retired is the resolved event of an alert whose detector or rule a config
+// update removed. Its event time is the newest window end seen for the
+// series, the last moment the agent knew anything about it.
+func (e *Engine) retired(id, series, detector, rule, feature string, threshold float64, msg string) emberwatch.Alert {
+	var t time.Time
+	for _, s := range strings.Split(series, "+") {
+		if f, ok := e.latest[s]; ok && f.End.After(t) {
+			t = f.End
+		}
+	}
+	return emberwatch.Alert{ID: id, State: emberwatch.AlertResolved, Series: series, Detector: detector, Rule: rule,
+		Feature: feature, Threshold: threshold, EventTime: t, Message: msg}
 }

@@ -217,6 +217,7 @@ type CSVSource struct {
 	cfg     CSVConfig
 	log     zerolog.Logger
 	open    func() (io.ReadCloser, error)
+	opened  io.ReadCloser // by Open, for Run
 	badRows int
 	rows    int
 }
@@ -239,12 +240,37 @@ func NewCSVSourceFrom(r io.ReadCloser, cfg CSVConfig, log zerolog.Logger) *CSVSo
 // has returned.
 func (s *CSVSource) Counts() (rows, bad int) { return s.rows, s.badRows }
 
-// Run sends every reading of the recording, then returns nil.
-func (s *CSVSource) Run(ctx context.Context, out chan<- emberwatch.Reading) error {
+// Open opens the recording, so that a missing file fails the config that
+// names it before Run.
+func (s *CSVSource) Open() error {
+	if s.opened != nil {
+		return nil
+	}
 	f, err := s.open()
 	if err != nil {
 		return fmt.Errorf("open recording: %w", err)
 	}
+	s.opened = f
+	return nil
+}
+
+// Close closes a recording opened by Open that Run never read.
+func (s *CSVSource) Close() error {
+	if s.opened == nil {
+		return nil
+	}
+	f := s.opened
+	s.opened = nil
+	return f.Close()
+}
+
+// Run sends every reading of the recording, then returns nil.
+func (s *CSVSource) Run(ctx context.Context, out chan<- emberwatch.Reading) error {
+	if err := s.Open(); err != nil {
+		return err
+	}
+	f := s.opened
+	s.opened = nil
 	defer f.Close()
 	r, err := NewCSVReader(f)
 	if err != nil {
@@ -297,4 +323,7 @@ func (s *CSVSource) Run(ctx context.Context, out chan<- emberwatch.Reading) erro
 	return nil
 }
 
-var _ Source = (*CSVSource)(nil)
+var (
+	_ Source = (*CSVSource)(nil)
+	_ Opener = (*CSVSource)(nil)
+)

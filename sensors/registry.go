@@ -24,6 +24,16 @@ type Source interface {
 	Run(ctx context.Context, out chan<- emberwatch.Reading) error
 }
 
+// Opener is a source that acquires its device or file before Run. The
+// agent opens every source of a new config before it switches to it, so a
+// sensor that cannot be opened leaves the running config in place. Close
+// releases what Open acquired if Run is then never called; Run releases it
+// otherwise.
+type Opener interface {
+	Open() error
+	Close() error
+}
+
 // Constructor builds a source from its config. It must not start goroutines
 // or touch hardware that Run does not need yet.
 type Constructor func(cfg Config, log zerolog.Logger) (Source, error)

@@ -25,6 +25,10 @@ type Config struct {
 	CAFile   string `yaml:"ca_file"`
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// CleanSession asks the broker to forget the session at each connect.
+	// Default true: the outbox, not the broker, keeps what is unsent, and
+	// the retained config is delivered again at every connect anyway.
+	CleanSession *bool `yaml:"clean_session"`
 	// Keepalive is the MQTT keepalive interval. Default 30s.
 	Keepalive time.Duration `yaml:"keepalive"`
 	// ConnectTimeout bounds one connection attempt. Default 10s.
@@ -110,6 +114,8 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+func (c *Config) cleanSession() bool { return c.CleanSession == nil || *c.CleanSession }
 
 func (c *Config) password() (string, error) {
 	switch {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,23 +26,35 @@ type Outbox interface {
 	Release(seqs []uint64) error
 }
 
-// Status is the device's retained status topic and its two payloads.
+// Status is the device's retained status topic and its two payloads, built
+// when they are sent so that they carry the time. Offline is built at each
+// connect for the last will, and again at a clean shutdown.
 type Status struct {
 	Topic   string
-	Online  func() []byte // built at each connect, so it can carry the start time
-	Offline []byte
+	Online  func() []byte
+	Offline func() []byte
 }
+
+// ErrOffline is returned by PublishRetained when no session is up.
+var ErrOffline = errors.New("uplink: not connected to the broker")
 
 // Uplink drains an outbox to one broker. Run owns its goroutines.
 type Uplink struct {
-	cfg    Config
-	box    Outbox
-	status Status
-	log    zerolog.Logger
+	cfg Config
+	box Outbox
+	log zerolog.Logger
 
 	mu        sync.Mutex
-	connected bool
+	status    Status
+	listen    []listener
+	client    paho.Client // while a session is up
 	published uint64
+}
+
+// listener is a subscription made on every connect.
+type listener struct {
+	topic  string
+	handle func(payload []byte)
 }
 
 // New returns an uplink for the broker at cfg.URL. cfg must be normalised
@@ -54,7 +67,57 @@ func New(cfg Config, box Outbox, status Status, log zerolog.Logger) *Uplink {
 func (u *Uplink) Connected() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.connected
+	return u.client != nil
+}
+
+// Listen subscribes to topic (QoS 1) on every connect, and passes each
+// message that arrives to handle. Call it before Run. handle runs on the
+// MQTT client's goroutine and must return quickly.
+func (u *Uplink) Listen(topic string, handle func(payload []byte)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.listen = append(u.listen, listener{topic, handle})
+}
+
+// SetStatus replaces the status payloads and, if a session is up,
+// publishes the new online status. The last will registered with the
+// broker changes at the next connect; a clean shutdown sends the new
+// offline payload itself.
+func (u *Uplink) SetStatus(st Status) error {
+	u.mu.Lock()
+	u.status = st
+	u.mu.Unlock()
+	if st.Topic == "" {
+		return nil
+	}
+	return u.PublishRetained(st.Topic, st.Online())
+}
+
+// PublishRetained sends one retained QoS 1 message now, around the outbox,
+// and waits for its PUBACK. It is for state topics (status, config
+// acknowledgements), where only the latest message matters and the next
+// connect brings a fresh one; events go through the outbox.
+func (u *Uplink) PublishRetained(topic string, payload []byte) error {
+	u.mu.Lock()
+	c := u.client
+	u.mu.Unlock()
+	if c == nil {
+		return ErrOffline
+	}
+	t := c.Publish(topic, 1, true, payload)
+	if !t.WaitTimeout(u.cfg.ConnectTimeout) {
+		return fmt.Errorf("uplink: publish to %s: no PUBACK within %s", topic, u.cfg.ConnectTimeout)
+	}
+	if err := t.Error(); err != nil {
+		return fmt.Errorf("uplink: publish to %s: %w", topic, err)
+	}
+	return nil
+}
+
+func (u *Uplink) currentStatus() Status {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.status
 }
 
 // Run connects, drains the outbox and reconnects with backoff until ctx is
@@ -94,16 +157,13 @@ func (u *Uplink) clientOptions() (*paho.ClientOptions, error) {
 	o := paho.NewClientOptions().
 		AddBroker(u.cfg.URL).
 		SetClientID(u.cfg.ClientID).
-		SetCleanSession(true).
+		SetCleanSession(u.cfg.cleanSession()).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetKeepAlive(u.cfg.Keepalive).
 		SetConnectTimeout(u.cfg.ConnectTimeout).
 		SetWriteTimeout(u.cfg.ConnectTimeout).
 		SetOrderMatters(false)
-	if u.status.Topic != "" {
-		o.SetBinaryWill(u.status.Topic, u.status.Offline, 1, true)
-	}
 	if u.cfg.Username != "" {
 		pw, err := u.cfg.password()
 		if err != nil {
@@ -157,6 +217,10 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		cancel(fmt.Errorf("connection lost: %w", err))
 	})
+	status := u.currentStatus()
+	if status.Topic != "" {
+		o.SetBinaryWill(status.Topic, status.Offline(), 1, true)
+	}
 	client := paho.NewClient(&o)
 	tok := client.Connect()
 	select {
@@ -166,14 +230,18 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 		return ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
-		return fmt.Errorf("connect to %s: %w", u.cfg.URL, err)
+		return fmt.Errorf("connect to %s: %w", u.cfg.URL, explainConnectError(err, u.cfg))
 	}
-	u.setConnected(true)
-	defer u.setConnected(false)
 	u.log.Info().Str("broker", u.cfg.URL).Msg("connected to broker")
-	if u.status.Topic != "" {
-		u.publishStatus(client, u.status.Online(), u.cfg.ConnectTimeout)
+	if status.Topic != "" {
+		u.publishStatus(client, status.Online(), u.cfg.ConnectTimeout)
 	}
+	if err := u.subscribe(client); err != nil {
+		client.Disconnect(250)
+		return err
+	}
+	u.setClient(client)
+	defer u.setClient(nil)
 
 	// The sender takes records and publishes them; the acker waits for each
 	// PUBACK in order and deletes acknowledged records in batches. slots
@@ -285,10 +353,11 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 	<-sctx.Done()
 	wg.Wait()
 
-	if ctx.Err() != nil && u.status.Topic != "" {
+	if st := u.currentStatus(); ctx.Err() != nil && st.Topic != "" {
 		// Clean shutdown: say so ourselves (briefly: the agent is
 		// stopping); the broker only sends the will when the link dies.
-		u.publishStatus(client, u.status.Offline, min(u.cfg.ConnectTimeout, time.Second))
+		u.setClient(nil)
+		u.publishStatus(client, st.Offline(), min(u.cfg.ConnectTimeout, time.Second))
 	}
 	client.Disconnect(250)
 	if len(outstanding) > 0 {
@@ -310,9 +379,26 @@ func (u *Uplink) publishStatus(c paho.Client, payload []byte, wait time.Duration
 	}
 }
 
-func (u *Uplink) setConnected(v bool) {
+// subscribe makes the Listen subscriptions on a new session.
+func (u *Uplink) subscribe(c paho.Client) error {
 	u.mu.Lock()
-	u.connected = v
+	ls := slices.Clone(u.listen)
+	u.mu.Unlock()
+	for _, l := range ls {
+		t := c.Subscribe(l.topic, 1, func(_ paho.Client, m paho.Message) { l.handle(m.Payload()) })
+		if !t.WaitTimeout(u.cfg.ConnectTimeout) {
+			return fmt.Errorf("subscribe to %s: no SUBACK within %s", l.topic, u.cfg.ConnectTimeout)
+		}
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("subscribe to %s: %w", l.topic, err)
+		}
+	}
+	return nil
+}
+
+func (u *Uplink) setClient(c paho.Client) {
+	u.mu.Lock()
+	u.client = c
 	u.mu.Unlock()
 }
 

@@ -115,7 +115,7 @@ func TestDrainsBacklogAlertsFirst(t *testing.T) {
 		appendN(t, box, emberwatch.ClassSummary, "dev/summaries", 1500)
 		appendN(t, box, emberwatch.ClassAlert, "dev/alerts", 500)
 		sub := brokertest.Subscribe(t, url, "dev/+")
-		status := uplink.Status{Topic: "dev/status", Online: func() []byte { return []byte("online") }, Offline: []byte("offline")}
+		status := uplink.Status{Topic: "dev/status", Online: func() []byte { return []byte("online") }, Offline: func() []byte { return []byte("offline") }}
 		statusSub := brokertest.Subscribe(t, url, "dev/status")
 		r := start(uplink.New(testConfig(url), box, status, logger(t)))
 

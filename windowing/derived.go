@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +73,21 @@ func NewDeriver(cfgs []DerivedConfig) *Deriver {
 		}
 	}
 	return d
+}
+
+// Reconfigure replaces the definitions; one that is unchanged keeps the
+// readings it is waiting to pair.
+func (d *Deriver) Reconfigure(cfgs []DerivedConfig) {
+	nd := NewDeriver(cfgs)
+	for i := range nd.defs {
+		for _, old := range d.defs {
+			if reflect.DeepEqual(old.cfg, nd.defs[i].cfg) {
+				nd.defs[i] = old
+				break
+			}
+		}
+	}
+	*d = *nd
 }
 
 // Add notes r and appends to dst every derived reading it completes: when

@@ -3,6 +3,7 @@ package windowing
 import (
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"time"
 
@@ -199,27 +200,62 @@ func (w *Windower) Tick(now time.Time, dst []emberwatch.Features) []emberwatch.F
 func (w *Windower) Flush(dst []emberwatch.Features) []emberwatch.Features {
 	n := len(dst)
 	for _, s := range w.order {
-		if !s.started {
-			continue
-		}
-		switch s.sp.Kind {
-		case KindCount:
-			if s.cur != nil && len(s.cur.pts) > 0 {
-				w.closeCountPane(s)
-				s.unemitted = true
-			}
-			if s.unemitted {
-				dst = w.emitQueue(s, dst)
-			}
-		case KindSession:
-			s.wm = max(s.wm, s.maxT+s.sp.gap)
-			dst = w.closeSessions(s, dst)
-		default:
-			s.wm = max(s.wm, s.maxT+s.sp.size)
-			dst = w.advance(s, dst)
-		}
+		dst = w.flush(s, dst)
 	}
 	w.stats.Emitted += uint64(len(dst) - n)
+	return dst
+}
+
+// flush emits every window of s that still holds data.
+func (w *Windower) flush(s *series, dst []emberwatch.Features) []emberwatch.Features {
+	if !s.started {
+		return dst
+	}
+	switch s.sp.Kind {
+	case KindCount:
+		if s.cur != nil && len(s.cur.pts) > 0 {
+			w.closeCountPane(s)
+			s.unemitted = true
+		}
+		if s.unemitted {
+			dst = w.emitQueue(s, dst)
+		}
+	case KindSession:
+		s.wm = max(s.wm, s.maxT+s.sp.gap)
+		dst = w.closeSessions(s, dst)
+	default:
+		s.wm = max(s.wm, s.maxT+s.sp.size)
+		dst = w.advance(s, dst)
+	}
+	return dst
+}
+
+// Reconfigure replaces the window specs while running. A series whose spec
+// (the first that matches it) is unchanged keeps its windows and carries on
+// as if nothing happened. A series whose spec changed, or that no spec
+// matches any more, has its open windows flushed into dst and starts afresh
+// under the new specs at its next reading. Stats carry on.
+func (w *Windower) Reconfigure(specs []Config, dst []emberwatch.Features) []emberwatch.Features {
+	nw := New(specs)
+	n := len(dst)
+	for _, s := range w.order {
+		var ns *spec
+		for i := range nw.specs {
+			if nw.specs[i].matches(s.name) {
+				ns = &nw.specs[i]
+				break
+			}
+		}
+		if ns != nil && reflect.DeepEqual(ns.Config, s.sp.Config) {
+			s.sp = ns
+			nw.series[s.name] = s
+			nw.order = append(nw.order, s)
+			continue
+		}
+		dst = w.flush(s, dst)
+	}
+	w.stats.Emitted += uint64(len(dst) - n)
+	w.specs, w.series, w.order = nw.specs, nw.series, nw.order
 	return dst
 }
 

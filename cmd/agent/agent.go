@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,10 +16,7 @@ import (
 	"github.com/emberwatch/emberwatch"
 	"github.com/emberwatch/emberwatch/buffer"
 	"github.com/emberwatch/emberwatch/configs"
-	"github.com/emberwatch/emberwatch/detect"
-	"github.com/emberwatch/emberwatch/sensors"
 	"github.com/emberwatch/emberwatch/uplink"
-	"github.com/emberwatch/emberwatch/windowing"
 )
 
 // drainTimeout bounds how long a shutdown waits for the broker to take the
@@ -36,17 +34,46 @@ const maxBatch = 512
 // agent is one running pipeline:
 //
 //	sources ──readings──► process (windowing → detect) ──append──► outbox ──take/ack──► uplink ──► broker
+//	   ▲                        ▲                                                         │
+//	   └──── control loop ──────┴──────── config pushes (<prefix>/<device>/config) ◄──────┘
 //
 // It is wired downstream first (broker, outbox, uplink, then the processing
 // stage, then the sources) and stopped upstream first: cancelling the context
 // stops the sources; the processing stage drains what they sent, flushes the
 // open windows and appends the last messages; the uplink gets up to
 // drainTimeout to deliver the backlog; then the outbox and broker close.
+//
+// While it runs, the control loop (run's own goroutine) applies config
+// pushes and SIGHUP reloads: see reload.go.
 type agent struct {
-	cfg   *configs.Config
-	raw   []byte // the config's source, for its revision hash
+	// path is the config file SIGHUP re-reads; empty for the embedded demo.
+	path string
+	// speed, if set, overrides the simulator speed of every config run.
+	speed *float64
+
+	// The running config, its source text, revision and origin.
+	cfg      *configs.Config
+	raw      []byte
+	revision uint64
+	origin   string
+	// pushed is the payload of the last push applied, to tell a retained
+	// push delivered again from a different one under the same revision.
+	pushed string
+	pubKey ed25519.PublicKey
+
 	log   zerolog.Logger
 	hooks hooks
+	// reload delivers SIGHUP.
+	reload <-chan struct{}
+
+	// Wired by run.
+	box     *buffer.Outbox
+	up      *uplink.Uplink
+	proc    *processor
+	srcs    *sourceSet
+	started time.Time
+	pushes  latest
+	counts  pushCounts
 }
 
 // hooks let tests observe an agent without reaching into it.
@@ -54,11 +81,27 @@ type hooks struct {
 	// brokerReady is called with the broker URL once the uplink is about to
 	// connect and before any source starts.
 	brokerReady func(url string)
+	// applied is called on the control loop after each config push or
+	// reload has been handled, with the acknowledgement sent.
+	applied func(configAck)
 }
 
 func (a *agent) run(ctx context.Context) error {
+	if a.origin == "" {
+		a.origin = configs.OriginFile
+	}
+	if err := a.resume(); err != nil {
+		return err
+	}
 	cfg := a.cfg
 	topics := cfg.Topics()
+	if cfg.Remote.PublicKeyFile != "" {
+		k, err := configs.LoadPublicKey(cfg.Remote.PublicKeyFile)
+		if err != nil {
+			return fmt.Errorf("remote_config.public_key_file: %w", err)
+		}
+		a.pubKey = k
+	}
 
 	// Downstream first: broker, outbox, uplink.
 	brokerURL := cfg.Broker.URL
@@ -75,18 +118,19 @@ func (a *agent) run(ctx context.Context) error {
 		return err
 	}
 	defer box.Close()
+	a.box = box
 
 	upCfg := cfg.Broker
 	upCfg.URL = brokerURL
-	started := time.Now().UTC()
-	status := uplink.Status{
-		Topic: topics.Status,
-		Online: func() []byte {
-			return a.statusPayload("online", started)
-		},
-		Offline: a.statusPayload("offline", started),
+	a.started = time.Now().UTC()
+	a.up = uplink.New(upCfg, box, a.status(), a.log)
+	a.pushes.init()
+	if cfg.Remote.Enabled {
+		a.up.Listen(topics.Config, a.pushes.put)
+		if a.pubKey == nil {
+			a.log.Warn().Str("topic", topics.Config).Msg("remote config accepts unsigned pushes; set remote_config.public_key_file to require signatures")
+		}
 	}
-	up := uplink.New(upCfg, box, status, a.log)
 	upCtx, stopUplink := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopUplink()
 	var wg sync.WaitGroup
@@ -94,7 +138,7 @@ func (a *agent) run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		upErr <- up.Run(upCtx)
+		upErr <- a.up.Run(upCtx)
 	}()
 	defer wg.Wait()
 	if a.hooks.brokerReady != nil {
@@ -102,74 +146,72 @@ func (a *agent) run(ctx context.Context) error {
 	}
 
 	// Then the processing stage, then the sources.
-	engine, err := detect.NewEngine(cfg.Detectors, cfg.Rules, cfg.Alerts)
+	a.proc, err = newProcessor(cfg, box, a.log)
 	if err != nil {
 		stopUplink()
 		return err
 	}
-	p := &processor{
-		windower: windowing.New(cfg.Windows),
-		deriver:  windowing.NewDeriver(cfg.Derived),
-		engine:   engine,
-		box:      box,
-		device:   cfg.Device,
-		topics:   topics,
-		log:      a.log.With().Str("component", "process").Logger(),
-	}
-	for _, sc := range cfg.Sources {
-		p.realtime = p.realtime || !sc.Simulated()
-	}
-	srcs := make([]sensors.Source, 0, len(cfg.Sources))
-	for _, sc := range cfg.Sources {
-		s, err := sensors.New(sc, a.log)
-		if err != nil {
-			stopUplink()
-			return fmt.Errorf("source %s: %w", sc.Name, err)
-		}
-		srcs = append(srcs, s)
-	}
 	readings := make(chan emberwatch.Reading, readingsBuffer)
-	srcCtx, stopSources := context.WithCancel(ctx)
-	defer stopSources()
-	var srcWG sync.WaitGroup
-	srcErrs := make(chan error, len(srcs))
-	for i, s := range srcs {
-		srcWG.Add(1)
-		go func() {
-			defer srcWG.Done()
-			if err := s.Run(srcCtx, readings); err != nil {
-				srcErrs <- fmt.Errorf("source %s: %w", cfg.Sources[i].Name, err)
-				stopSources()
-			}
-		}()
+	a.srcs = newSourceSet(ctx, readings, a.log)
+	all := make([]int, len(cfg.Sources))
+	for i := range all {
+		all[i] = i
 	}
-	go func() {
-		srcWG.Wait()
-		close(readings)
-	}()
+	opened, err := a.srcs.open(cfg.Sources, all)
+	if err != nil {
+		stopUplink()
+		return err
+	}
+	procDone := make(chan error, 1)
+	go func() { procDone <- a.proc.run(readings) }()
+	a.srcs.start(opened)
 	a.log.Info().Str("device", cfg.Device).Str("broker", brokerURL).Str("alerts_topic", topics.Alerts).
-		Int("sources", len(srcs)).Msg("agent running")
+		Int("sources", len(cfg.Sources)).Uint64("config_revision", a.revision).Str("config_origin", a.origin).
+		Msg("agent running")
 
-	procErr := p.run(readings) // returns once every source has stopped
-	srcWG.Wait()
-	close(srcErrs)
-	var errs []error
-	for e := range srcErrs {
-		errs = append(errs, e)
-	}
-	if procErr != nil {
-		errs = append(errs, procErr)
+	errs := a.control(ctx)
+
+	// Stop the sources, then let the processor drain and flush.
+	a.srcs.stopAll()
+	close(readings)
+	if err := <-procDone; err != nil {
+		errs = append(errs, err)
 	}
 
 	// Give the uplink a bounded time to deliver the backlog.
-	a.drain(box, up)
+	a.drain(box, a.up)
 	stopUplink()
 	wg.Wait()
 	if err := <-upErr; err != nil {
 		errs = append(errs, err)
 	}
-	a.log.Info().Int("outbox_backlog", box.Len()).Uint64("published", up.Published()).Msg("agent stopped")
+	a.log.Info().Int("outbox_backlog", box.Len()).Uint64("published", a.up.Published()).Msg("agent stopped")
 	return errors.Join(errs...)
+}
+
+// control is the agent's control loop: it applies config pushes and
+// reloads until ctx ends, a source fails, or every source has finished
+// (a recording replayed to its end). It returns the sources' errors.
+func (a *agent) control(ctx context.Context) []error {
+	var errs []error
+	for {
+		select {
+		case <-ctx.Done():
+			return errs
+		case err := <-a.srcs.failed:
+			// A source that fails takes the agent down with it, so that
+			// a supervisor restarts it and the operator sees why.
+			return append(errs, err)
+		case <-a.srcs.finished:
+			if a.srcs.reap() == 0 {
+				return errs // every source has finished
+			}
+		case <-a.pushes.ready:
+			a.handlePush(a.pushes.take())
+		case <-a.reload:
+			a.handleReload()
+		}
+	}
 }
 
 // drain waits until the outbox is empty, the uplink is disconnected, or
@@ -198,15 +240,34 @@ func (a *agent) drain(box *buffer.Outbox, up *uplink.Uplink) {
 	}
 }
 
-func (a *agent) statusPayload(state string, started time.Time) []byte {
+// statusMessage is the JSON retained on <prefix>/<device>/status.
+type statusMessage struct {
+	Schema         string    `json:"schema"`
+	Device         string    `json:"device"`
+	State          string    `json:"state"`
+	EventTime      time.Time `json:"event_time"`
+	Version        string    `json:"version"`
+	ConfigRevision uint64    `json:"config_revision"`
+	ConfigHash     string    `json:"config_hash"`
+	StartedAt      time.Time `json:"started_at"`
+}
+
+// status returns the status payloads for the running config.
+func (a *agent) status() uplink.Status {
 	sum := sha256.Sum256(a.raw)
-	b, _ := json.Marshal(map[string]any{
-		"schema":      emberwatch.Schema,
-		"device":      a.cfg.Device,
-		"state":       state,
-		"version":     version,
-		"config_hash": hex.EncodeToString(sum[:6]),
-		"started_at":  started,
-	})
-	return b
+	msg := statusMessage{Schema: emberwatch.Schema, Device: a.cfg.Device, Version: version,
+		ConfigRevision: a.revision, ConfigHash: hex.EncodeToString(sum[:6]), StartedAt: a.started}
+	encode := func(state string) []byte {
+		m := msg
+		m.State, m.EventTime = state, time.Now().UTC()
+		b, _ := json.Marshal(m)
+		return b
+	}
+	return uplink.Status{
+		Topic:  a.cfg.Topics().Status,
+		Online: func() []byte { return encode("online") },
+		// Also the last will, built at connect: its event time is when
+		// the will was set, not when the link died.
+		Offline: func() []byte { return encode("offline") },
+	}
 }

@@ -5,6 +5,7 @@
 //	agent validate --config FILE            check a config and exit
 //	agent replay --input REC.csv --out DIR  window a recording into DIR/features.jsonl
 //	agent eval nab --data DIR --out DIR     score point detectors on the Numenta Anomaly Benchmark
+//	agent config keygen|sign|push ...       make keys, sign and push configs to devices
 //	agent version                           print version, commit, Go version and platform
 //
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid config.
@@ -58,7 +59,15 @@ commands:
   eval nab  --data DIR --out DIR [--detector NAME] [--hints]
                                          score point detectors on the Numenta Anomaly Benchmark;
                                          write NAB results files to DIR and print the scores
+  config keygen --out PREFIX              write an ed25519 key pair: PREFIX.key (private), PREFIX.pub
+  config sign   --key KEY [--revision N] FILE
+                                         wrap FILE in a signed envelope, printed on stdout
+  config push   --broker URL --device ID [--key KEY] [--revision N] FILE
+                                         push FILE (a config, or an envelope from sign) to a device
+                                         and wait for its acknowledgement
   version                                print version, commit, Go version and platform
+
+SIGHUP makes a running agent re-read its --config file.
 `
 
 // run executes one command and returns the process exit code.
@@ -76,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdReplay(ctx, args[1:], stdout, stderr)
 	case "eval":
 		return cmdEval(ctx, args[1:], stdout, stderr)
+	case "config":
+		return cmdConfig(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -193,7 +204,32 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	if *path == "" {
 		log.Info().Msg("no --config given: running the embedded demo config")
 	}
-	a := &agent{cfg: cfg, raw: raw, log: log}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	relayDone := make(chan struct{})
+	defer func() { <-relayDone }()
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	defer stopRelay()
+	go func() {
+		defer close(relayDone)
+		for {
+			select {
+			case <-relayCtx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	a := &agent{path: *path, cfg: cfg, raw: raw, log: log, reload: reload}
+	if speedSet {
+		a.speed = speed
+	}
 	if err := a.run(ctx); err != nil {
 		log.Error().Err(err).Msg("agent failed")
 		return exitFailure

@@ -33,12 +33,21 @@ type processor struct {
 	// times are then the clock's, and idle series are ticked.
 	realtime bool
 
-	feats     []emberwatch.Features
-	derived   []emberwatch.Reading
-	alerts    []emberwatch.Alert
-	pending   []buffer.Pending
+	feats   []emberwatch.Features
+	derived []emberwatch.Reading
+	alerts  []emberwatch.Alert
+	pending []buffer.Pending
+	// The summaries batch: window ends from sumFirst to sumEnd, begun at
+	// wall time sumSince.
+	sumCfg    configs.SummariesConfig
 	summaries []emberwatch.Summary
+	sumFirst  time.Time
 	sumEnd    time.Time
+	sumSince  time.Time
+
+	// ctl carries work from the agent's goroutine (a config change) to run
+	// between batches; see do.
+	ctl chan func()
 
 	rejected      map[error]uint64
 	appendErrors  uint64
@@ -52,16 +61,77 @@ const tickEvery = time.Second
 // statsEvery is how often the processor logs the pipeline's counters.
 const statsEvery = time.Minute
 
+// newProcessor returns the processing stage for cfg; run starts it.
+func newProcessor(cfg *configs.Config, box *buffer.Outbox, log zerolog.Logger) (*processor, error) {
+	engine, err := detect.NewEngine(cfg.Detectors, cfg.Rules, cfg.Alerts)
+	if err != nil {
+		return nil, err
+	}
+	p := &processor{
+		windower: windowing.New(cfg.Windows),
+		deriver:  windowing.NewDeriver(cfg.Derived),
+		engine:   engine,
+		box:      box,
+		device:   cfg.Device,
+		topics:   cfg.Topics(),
+		sumCfg:   cfg.Summaries,
+		log:      log.With().Str("component", "process").Logger(),
+		rejected: map[error]uint64{},
+		ctl:      make(chan func()),
+	}
+	p.realtime = isRealtime(cfg)
+	return p, nil
+}
+
+func isRealtime(cfg *configs.Config) bool {
+	for _, sc := range cfg.Sources {
+		if !sc.Simulated() {
+			return true
+		}
+	}
+	return false
+}
+
+// do runs f on the processor's goroutine between batches and waits for it.
+// The processor must be running: its input not yet closed.
+func (p *processor) do(f func()) {
+	done := make(chan struct{})
+	p.ctl <- func() {
+		defer close(done)
+		f()
+	}
+	<-done
+}
+
+// reconfigure switches the processor to cfg, which has passed validation
+// (so the engine accepts it). Windows, derived series and detectors whose
+// definition did not change keep their state. It runs on the processor's
+// goroutine (see do).
+func (p *processor) reconfigure(cfg *configs.Config) error {
+	var err error
+	p.alerts, err = p.engine.Reconfigure(cfg.Detectors, cfg.Rules, cfg.Alerts, p.alerts[:0])
+	if err != nil {
+		return err
+	}
+	for _, a := range p.alerts {
+		p.queueAlert(a)
+	}
+	p.feats = p.windower.Reconfigure(cfg.Windows, p.feats[:0])
+	p.deriver.Reconfigure(cfg.Derived)
+	p.score()
+	p.sumCfg = cfg.Summaries
+	p.realtime = isRealtime(cfg)
+	p.commit()
+	return nil
+}
+
 // run consumes readings until in is closed, then flushes the open windows
 // and appends the last messages.
 func (p *processor) run(in <-chan emberwatch.Reading) error {
-	p.rejected = map[error]uint64{}
-	var tick <-chan time.Time
-	if p.realtime {
-		t := time.NewTicker(tickEvery)
-		defer t.Stop()
-		tick = t.C
-	}
+	// The ticker runs even for simulated sources, as a config change can
+	// switch to a real-time one; it does nothing unless realtime is set.
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
 	stats := time.NewTicker(statsEvery)
 	defer stats.Stop()
 	for {
@@ -83,9 +153,17 @@ func (p *processor) run(in <-chan emberwatch.Reading) error {
 					break batch
 				}
 			}
-		case now := <-tick:
+		case now := <-tick.C:
+			if !p.realtime {
+				continue
+			}
 			p.feats = p.windower.Tick(now, p.feats[:0])
 			p.score()
+			if len(p.summaries) > 0 && now.Sub(p.sumSince) > p.sumCfg.MaxDelay {
+				p.flushSummaries()
+			}
+		case f := <-p.ctl:
+			f()
 		case <-stats.C:
 			p.logStats()
 		}
@@ -164,14 +242,28 @@ func (p *processor) score() {
 		for _, a := range p.alerts {
 			p.queueAlert(a)
 		}
-		if !f.End.Equal(p.sumEnd) {
-			p.flushSummaries()
-			p.sumEnd = f.End
-		}
-		p.summaries = append(p.summaries, emberwatch.Summary{
-			Series: f.Series, WindowStart: f.Start, WindowEnd: f.End,
-			Count: f.Count, Mean: f.Mean, Min: f.Min, Max: f.Max, Stddev: f.Stddev, Last: f.Last,
-		})
+		p.summarize(f)
+	}
+}
+
+// summarize adds f's summary to the batch, sending the batch first if f
+// would stretch it past max_delay of event time, and after if it is full.
+func (p *processor) summarize(f *emberwatch.Features) {
+	if len(p.summaries) > 0 && f.End.Sub(p.sumFirst) > p.sumCfg.MaxDelay {
+		p.flushSummaries()
+	}
+	if len(p.summaries) == 0 {
+		p.sumFirst, p.sumSince = f.End, time.Now()
+	}
+	if f.End.After(p.sumEnd) || len(p.summaries) == 0 {
+		p.sumEnd = f.End
+	}
+	p.summaries = append(p.summaries, emberwatch.Summary{
+		Series: f.Series, WindowStart: f.Start, WindowEnd: f.End,
+		Count: f.Count, Mean: f.Mean, Min: f.Min, Max: f.Max, Stddev: f.Stddev, Last: f.Last,
+	})
+	if len(p.summaries) >= p.sumCfg.MaxBatch {
+		p.flushSummaries()
 	}
 }
 
@@ -183,8 +275,8 @@ type alertMessage struct {
 	emberwatch.Alert
 }
 
-// summaryMessage is the JSON published on <prefix>/<device>/summaries: the
-// windows of every series that closed at one event time.
+// summaryMessage is the JSON published on <prefix>/<device>/summaries: a
+// batch of window summaries; EventTime is the newest window end in it.
 type summaryMessage struct {
 	Schema    string               `json:"schema"`
 	Device    string               `json:"device"`

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/emberwatch/emberwatch/configs"
+)
+
+// TestConfigCommands drives keygen, sign and push as an operator would,
+// against an agent that requires signatures.
+func TestConfigCommands(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "fleet")
+	if code, _, stderr := runCLI(t, "config", "keygen", "--out", prefix); code != exitOK {
+		t.Fatalf("keygen: %d %s", code, stderr)
+	}
+	if fi, err := os.Stat(prefix + ".key"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("private key file: %v %v", fi, err)
+	}
+	if code, _, stderr := runCLI(t, "config", "keygen", "--out", prefix); code != exitFailure || !strings.Contains(stderr, "exists") {
+		t.Fatalf("keygen over an existing key: %d %s", code, stderr)
+	}
+
+	raw := []byte(edit(t, hermetic(t, filepath.Join(dir, "data"), ""), func(doc map[string]any) {
+		doc["remote_config"] = map[string]any{"public_key_file": prefix + ".pub"}
+	}))
+	next := filepath.Join(dir, "next.yaml")
+	os.WriteFile(next, bytes.Replace(raw, []byte("cooldown: 15m"), []byte("cooldown: 20m"), 1), 0o644)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, bytes.Replace(raw, []byte("cooldown: 15m"), []byte("cooldwn: 20m"), 1), 0o644)
+
+	// sign checks the config first, and its envelope verifies.
+	if code, _, stderr := runCLI(t, "config", "sign", "--key", prefix+".key", bad); code != exitUsage || !strings.Contains(stderr, `did you mean "cooldown"`) {
+		t.Fatalf("sign of an invalid config: %d %s", code, stderr)
+	}
+	code, stdout, stderr := runCLI(t, "config", "sign", "--key", prefix+".key", "--revision", "41", next)
+	if code != exitOK {
+		t.Fatalf("sign: %d %s", code, stderr)
+	}
+	env, err := configs.DecodeEnvelope([]byte(stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := configs.LoadPublicKey(prefix + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Revision != 41 || env.Verify(pub) != nil {
+		t.Fatalf("signed envelope: revision %d, verify %v", env.Revision, env.Verify(pub))
+	}
+	signed := filepath.Join(dir, "next.json")
+	os.WriteFile(signed, []byte(stdout), 0o644)
+
+	p := startPushAgent(t, parse(t, raw), raw, "")
+	push := func(args ...string) (int, string, string) {
+		return runCLI(t, append([]string{"config", "push", "--broker", p.url, "--device", "demo-01", "--wait", "20s"}, args...)...)
+	}
+	if code, stdout, _ := push("--revision", "40", next); code != exitFailure || !strings.Contains(stdout, "rejected") || !strings.Contains(stdout, "not signed") {
+		t.Fatalf("unsigned push: %d %s", code, stdout)
+	}
+	if code, stdout, stderr := push(signed); code != exitOK || !strings.Contains(stdout, "revision 41 applied") {
+		t.Fatalf("push of a signed envelope: %d %s %s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := push("--key", prefix+".key", next); code != exitOK || !strings.Contains(stdout, "applied") {
+		t.Fatalf("push signed on the fly: %d %s %s", code, stdout, stderr)
+	}
+	if p.a.cfg.Alerts.Cooldown.String() != "20m0s" || p.a.revision <= 41 {
+		t.Fatalf("running: cooldown %s, revision %d", p.a.cfg.Alerts.Cooldown, p.a.revision)
+	}
+	if code, _, stderr := runCLI(t, "config", "push", "--broker", p.url, "--device", "demo-02", next); code != exitUsage || !strings.Contains(stderr, `not "demo-02"`) {
+		t.Fatalf("push to the wrong device: %d %s", code, stderr)
+	}
+}
