@@ -157,6 +157,7 @@ func (u *Uplink) clientOptions() (*paho.ClientOptions, error) {
 	o := paho.NewClientOptions().
 		AddBroker(u.cfg.URL).
 		SetClientID(u.cfg.ClientID).
+		SetProtocolVersion(4). // MQTT 3.1.1; no silent retry with 3.1 after a refusal
 		SetCleanSession(u.cfg.cleanSession()).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).

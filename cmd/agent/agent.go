@@ -72,7 +72,7 @@ type agent struct {
 	proc    *processor
 	srcs    *sourceSet
 	started time.Time
-	pushes  latest
+	pushes  mailbox
 	counts  pushCounts
 }
 
@@ -207,7 +207,10 @@ func (a *agent) control(ctx context.Context) []error {
 				return errs // every source has finished
 			}
 		case <-a.pushes.ready:
-			a.handlePush(a.pushes.take())
+			if p, ok, dropped := a.pushes.take(); ok {
+				a.counts.dropped = dropped
+				a.handlePush(p)
+			}
 		case <-a.reload:
 			a.handleReload()
 		}

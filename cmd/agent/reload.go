@@ -44,41 +44,56 @@ type configAck struct {
 
 // pushCounts count config pushes by outcome, for the log.
 type pushCounts struct {
-	received, applied, unchanged, rejected, rolledBack, unsigned, badSignature, replayed, superseded uint64
+	received, applied, unchanged, rejected, rolledBack, unsigned, badSignature, replayed, dropped uint64
 }
 
-// latest is a one-slot mailbox for pushes: the MQTT client's goroutine puts,
-// the control loop takes. A push that arrives before the previous one was
-// taken replaces it: a config is desired state, and only the newest matters.
-type latest struct {
-	mu         sync.Mutex
-	payload    []byte
-	has        bool
-	superseded uint64
-	ready      chan struct{}
+// mailbox queues pushes from the MQTT client's goroutines to the control
+// loop. Handlers may run concurrently, so arrival order is not revision
+// order; every push is handled, and revisions sort out which one wins. A
+// burst beyond maxQueued drops the oldest, counted.
+type mailbox struct {
+	mu      sync.Mutex
+	queue   [][]byte
+	dropped uint64
+	ready   chan struct{}
 }
 
-func (l *latest) init() { l.ready = make(chan struct{}, 1) }
+// maxQueued bounds the pushes waiting to be handled.
+const maxQueued = 16
 
-func (l *latest) put(p []byte) {
-	l.mu.Lock()
-	if l.has {
-		l.superseded++
+func (m *mailbox) init() { m.ready = make(chan struct{}, 1) }
+
+func (m *mailbox) put(p []byte) {
+	m.mu.Lock()
+	if len(m.queue) == maxQueued {
+		m.queue = m.queue[1:]
+		m.dropped++
 	}
-	l.payload, l.has = append([]byte(nil), p...), true
-	l.mu.Unlock()
+	m.queue = append(m.queue, append([]byte(nil), p...))
+	m.mu.Unlock()
 	select {
-	case l.ready <- struct{}{}:
+	case m.ready <- struct{}{}:
 	default:
 	}
 }
 
-func (l *latest) take() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p := l.payload
-	l.payload, l.has = nil, false
-	return p
+// take returns the oldest waiting push, if any, and how many were dropped.
+func (m *mailbox) take() (p []byte, ok bool, dropped uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.queue) == 0 {
+		return nil, false, m.dropped
+	}
+	p = m.queue[0]
+	m.queue[0] = nil
+	m.queue = m.queue[1:]
+	if len(m.queue) > 0 {
+		select {
+		case m.ready <- struct{}{}: // more to come
+		default:
+		}
+	}
+	return p, true, m.dropped
 }
 
 // resume picks the config to start with. A config pushed earlier and saved
@@ -137,7 +152,6 @@ func (a *agent) parse(raw []byte) (*configs.Config, error) {
 // handlePush decodes, verifies and applies one push, and answers it.
 func (a *agent) handlePush(payload []byte) {
 	a.counts.received++
-	a.counts.superseded = a.pushes.supersededCount()
 	env, err := configs.DecodeEnvelope(payload)
 	if err != nil {
 		a.counts.rejected++
@@ -277,7 +291,7 @@ func (a *agent) answer(revision uint64, origin, result string, errs []error) {
 	ev.Uint64("revision", revision).Str("origin", origin).Str("result", result).Strs("errors", ack.Errors).
 		Uint64("applied_revision", a.revision).Uint64("pushes", c.received).Uint64("pushes_rejected", c.rejected).
 		Uint64("pushes_unsigned", c.unsigned).Uint64("pushes_bad_signature", c.badSignature).
-		Uint64("pushes_replayed", c.replayed).Uint64("pushes_superseded", c.superseded).Msg("config change")
+		Uint64("pushes_replayed", c.replayed).Uint64("pushes_dropped", c.dropped).Msg("config change")
 	b, _ := json.Marshal(ack)
 	if err := a.up.PublishRetained(a.cfg.Topics().ConfigAck, b); err != nil {
 		a.log.Warn().Err(err).Msg("publish config ack; the next connect delivers the push, and its ack, again")
@@ -296,8 +310,3 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-func (l *latest) supersededCount() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.superseded
-}

@@ -1,5 +1,7 @@
 // Package brokertest starts real MQTT brokers for tests: a Mosquitto process
-// on a free loopback port, and a subscriber that collects what arrives.
+// on a free loopback port (optionally with a TLS listener, using
+// certificates from a throwaway PKI made per test), and a subscriber that
+// collects what arrives.
 //
 // Tests that need Mosquitto fail with install instructions when it is
 // missing, unless EMBERWATCH_SKIP_MOSQUITTO=1 is set (CI never sets it).
@@ -34,18 +36,66 @@ const SkipEnv = "EMBERWATCH_SKIP_MOSQUITTO"
 
 // Mosquitto is a broker process owned by one test.
 type Mosquitto struct {
-	t    testing.TB
-	bin  string
-	conf string
-	port int
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-	done chan struct{}
+	t       testing.TB
+	bin     string
+	conf    string
+	port    int
+	tlsPort int // 0 unless started by StartMosquittoTLS
+	cmd     *exec.Cmd
+	log     *lockedBuffer
+	done    chan struct{}
 }
 
 // StartMosquitto runs Mosquitto on a free 127.0.0.1 port until the test
 // ends. extraConf lines are appended to its config file.
 func StartMosquitto(t testing.TB, extraConf ...string) *Mosquitto {
+	t.Helper()
+	m := newMosquitto(t)
+	m.writeConf(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", m.port), extraConf)
+	m.Start()
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// TLSListener configures the TLS listener of StartMosquittoTLS.
+type TLSListener struct {
+	// CAFile verifies client certificates; CertFile and KeyFile are the
+	// broker's own.
+	CAFile, CertFile, KeyFile string
+	// RequireCertificate refuses clients without a certificate signed by
+	// CAFile (mutual TLS).
+	RequireCertificate bool
+	// Users maps usernames to passwords. When set, clients on the TLS
+	// listener must log in as one of them; otherwise anyone may connect.
+	Users map[string]string
+}
+
+// StartMosquittoTLS runs Mosquitto with two listeners until the test ends:
+// a TLS one at TLSURL configured by l, for the client under test, and the
+// plain anonymous one at URL, so that Subscribe can watch what arrives
+// without the credentials being tested. extraConf lines are appended and
+// apply to the TLS listener.
+func StartMosquittoTLS(t testing.TB, l TLSListener, extraConf ...string) *Mosquitto {
+	t.Helper()
+	m := newMosquitto(t)
+	m.tlsPort = freePort(t)
+	// per_listener_settings makes allow_anonymous and password_file apply
+	// to the listener they follow.
+	conf := fmt.Sprintf("per_listener_settings true\nlistener %d 127.0.0.1\nallow_anonymous true\n", m.port)
+	conf += fmt.Sprintf("listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate %t\n",
+		m.tlsPort, l.CAFile, l.CertFile, l.KeyFile, l.RequireCertificate)
+	if len(l.Users) > 0 {
+		conf += fmt.Sprintf("allow_anonymous false\npassword_file %s\n", writePasswordFile(t, l.Users))
+	} else {
+		conf += "allow_anonymous true\n"
+	}
+	m.writeConf(conf, extraConf)
+	m.Start()
+	t.Cleanup(m.Stop)
+	return m
+}
+
+func newMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -60,33 +110,73 @@ func StartMosquitto(t testing.TB, extraConf ...string) *Mosquitto {
 		t.Fatalf("this test needs the mosquitto broker: install it with `sudo apt-get install -y mosquitto` "+
 			"(or set %s=1 to skip the Mosquitto tests)", SkipEnv)
 	}
-	m := &Mosquitto{t: t, bin: bin, port: freePort(t)}
-	dir := t.TempDir()
-	m.conf = filepath.Join(dir, "mosquitto.conf")
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"+
-		"max_queued_messages 100000\nmax_inflight_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n", m.port)
+	return &Mosquitto{t: t, bin: bin, port: freePort(t), conf: filepath.Join(t.TempDir(), "mosquitto.conf")}
+}
+
+// writeConf writes listeners, then the settings every test broker shares,
+// then extraConf.
+func (m *Mosquitto) writeConf(listeners string, extraConf []string) {
+	m.t.Helper()
+	conf := listeners + "persistence false\n" +
+		"max_queued_messages 100000\nmax_inflight_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+	if os.Geteuid() == 0 {
+		// Started as root, Mosquitto would switch to the mosquitto user
+		// and then fail to read a password file in the test's private
+		// temp dir.
+		conf += "user root\n"
+	}
 	for _, l := range extraConf {
 		conf += l + "\n"
 	}
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
+		m.t.Fatal(err)
 	}
-	m.Start()
-	t.Cleanup(m.Stop)
-	return m
 }
 
-// URL is the broker address for clients.
+// URL is the broker address for clients: the plain listener.
 func (m *Mosquitto) URL() string { return "tcp://127.0.0.1:" + strconv.Itoa(m.port) }
 
-// Addr is host:port.
+// Addr is host:port of the plain listener.
 func (m *Mosquitto) Addr() string { return "127.0.0.1:" + strconv.Itoa(m.port) }
 
-// Start starts the process (again, after Stop) on the same port and waits
-// until it accepts connections.
+// TLSURL is the ssl:// address of the TLS listener; empty unless the broker
+// was started by StartMosquittoTLS.
+func (m *Mosquitto) TLSURL() string {
+	if m.tlsPort == 0 {
+		return ""
+	}
+	return "ssl://127.0.0.1:" + strconv.Itoa(m.tlsPort)
+}
+
+// Log returns what the process started last has written so far (errors
+// and warnings), for failure messages. It may be called while Mosquitto
+// runs, but not during Start.
+func (m *Mosquitto) Log() string { return m.log.String() }
+
+// lockedBuffer lets a test read Mosquitto's output while exec copies more
+// into it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Start starts the process (again, after Stop) on the same ports and waits
+// until every listener accepts connections.
 func (m *Mosquitto) Start() {
 	m.t.Helper()
-	m.log = &bytes.Buffer{}
+	m.log = &lockedBuffer{}
 	m.cmd = exec.Command(m.bin, "-c", m.conf)
 	m.cmd.Stdout = m.log
 	m.cmd.Stderr = m.log
@@ -98,20 +188,26 @@ func (m *Mosquitto) Start() {
 		cmd.Wait()
 		close(done)
 	}(m.cmd, m.done)
+	addrs := []string{m.Addr()}
+	if m.tlsPort != 0 {
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(m.tlsPort))
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", m.Addr(), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-m.done:
-			m.t.Fatalf("mosquitto exited at start-up: %s", m.log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("mosquitto did not listen on %s within 10s: %s", m.Addr(), m.log.String())
+	for _, addr := range addrs {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-m.done:
+				m.t.Fatalf("mosquitto exited at start-up: %s", m.log.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				m.t.Fatalf("mosquitto did not listen on %s within 10s: %s", addr, m.log.String())
+			}
 		}
 	}
 }
