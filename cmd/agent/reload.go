@@ -309,4 +309,3 @@ func flatten(err error) []error {
 	}
 	return []error{err}
 }
-
