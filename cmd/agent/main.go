@@ -161,6 +161,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		printConfigError(stderr, *path, err)
 		return exitUsage
 	}
+	// Files the config names are read at start, not by validation (the
+	// device may differ from where this runs); say so if one is missing.
+	if f := cfg.Remote.PublicKeyFile; f != "" {
+		if _, err := configs.LoadPublicKey(f); err != nil {
+			fmt.Fprintf(stderr, "%s: warning: remote_config.public_key_file: %v (the agent will not start without it)\n", *path, err)
+		}
+	}
 	fmt.Fprintf(stdout, "%s: ok (device %s, %d sources, %d windows, %d detectors, %d rules)\n",
 		*path, cfg.Device, len(cfg.Sources), len(cfg.Windows), len(cfg.Detectors), len(cfg.Rules))
 	return exitOK
