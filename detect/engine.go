@@ -1,8 +1,11 @@
 package detect
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -201,7 +204,13 @@ func (e *Engine) Reconfigure(detectors []DetectorConfig, rules []RuleConfig, ale
 			}
 		}
 	}
-	for k, t := range e.scorers {
+	// In config order, then by series: not the map's random order, so that a
+	// replay retires alerts in the same order as the live agent.
+	keys := slices.SortedFunc(maps.Keys(e.scorers), func(a, b scorerKey) int {
+		return cmp.Or(cmp.Compare(a.detector, b.detector), strings.Compare(a.series, b.series))
+	})
+	for _, k := range keys {
+		t := e.scorers[k]
 		if j, ok := moved[k.detector]; ok {
 			ne.scorers[scorerKey{j, k.series}] = t
 			continue
