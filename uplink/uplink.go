@@ -49,6 +49,8 @@ type Uplink struct {
 	listen    []listener
 	client    paho.Client // while a session is up
 	published uint64
+
+	publishers sync.WaitGroup // a session's publisher may outlive it
 }
 
 // listener is a subscription made on every connect.
@@ -125,6 +127,7 @@ func (u *Uplink) currentStatus() Status {
 // It returns nil on cancellation and an error only for a configuration that
 // can never connect (an unreadable password or certificate file).
 func (u *Uplink) Run(ctx context.Context) error {
+	defer u.publishers.Wait()
 	opts, err := u.clientOptions()
 	if err != nil {
 		return err
@@ -235,7 +238,7 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 	}
 	u.log.Info().Str("broker", u.cfg.URL).Msg("connected to broker")
 	if status.Topic != "" {
-		u.publishStatus(client, status.Online(), u.cfg.ConnectTimeout)
+		u.publishStatus(client, status.Topic, status.Online(), u.cfg.ConnectTimeout)
 	}
 	if err := u.subscribe(client); err != nil {
 		client.Disconnect(250)
@@ -244,45 +247,46 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 	u.setClient(client)
 	defer u.setClient(nil)
 
-	// The sender takes records and publishes them; the acker waits for each
-	// PUBACK in order and deletes acknowledged records in batches. slots
-	// bounds the publishes in flight.
+	// Four stages, each on a goroutine of its own:
+	//
+	//	sender -> publisher -> acker -> deleter
+	//
+	// The sender takes records from the outbox, up to InFlight ahead, and
+	// passes each on once a slot is free: slots bounds the publishes
+	// awaiting their PUBACK. The publisher hands them to paho in order. The
+	// acker waits for each PUBACK in order and frees its slot at once, so
+	// that the window stays full and the link busy. The deleter deletes
+	// acknowledged records in batches: everything acknowledged while the
+	// previous batch's transaction (and fsync) ran goes in the next one.
+	//
+	// The session waits for the sender, acker and deleter, not for the
+	// publisher: after the link dies paho's Publish can wait write_timeout
+	// to hand its packet to a writer that has stopped (paho issue #325).
+	// Whatever the publisher still holds is in outstanding and goes back to
+	// the outbox; the dead client can no longer send it. Run waits for the
+	// publisher before it returns.
 	slots := make(chan struct{}, u.cfg.InFlight)
+	toPublish := make(chan emberwatch.Message)
 	pending := make(chan inflight, u.cfg.InFlight)
+	kick := make(chan struct{}, 1)
 	var (
 		mu          sync.Mutex
-		outstanding = map[uint64]struct{}{}
+		outstanding = map[uint64]struct{}{} // taken, not yet deleted
+		ackedSeqs   []uint64                // acknowledged, not yet deleted
 		wg          sync.WaitGroup
 	)
-	wg.Add(2)
-	go func() {
+	ackerDone := make(chan struct{})
+	wg.Add(3)
+	go func() { // sender
 		defer wg.Done()
-		defer close(pending)
+		defer close(toPublish)
 		for {
-			select {
-			case slots <- struct{}{}:
-			case <-sctx.Done():
-				return
-			}
-			n := 1
-			for n < cap(slots) {
-				select {
-				case slots <- struct{}{}:
-					n++
-					continue
-				default:
-				}
-				break
-			}
-			msgs, err := u.box.Take(sctx, n)
+			msgs, err := u.box.Take(sctx, u.cfg.InFlight)
 			if err != nil {
 				if sctx.Err() == nil {
 					cancel(fmt.Errorf("take from outbox: %w", err))
 				}
 				return
-			}
-			for range n - len(msgs) {
-				<-slots
 			}
 			mu.Lock()
 			for _, m := range msgs {
@@ -290,82 +294,135 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 			}
 			mu.Unlock()
 			for _, m := range msgs {
-				pending <- inflight{seq: m.Seq, tok: client.Publish(m.Topic, 1, false, m.Payload)}
+				select {
+				case slots <- struct{}{}:
+				case <-sctx.Done():
+					return
+				}
+				select {
+				case toPublish <- m:
+				case <-sctx.Done():
+					return
+				}
 			}
 		}
 	}()
-	go func() {
-		defer wg.Done()
-		// acked waits for p's PUBACK; false means the session is ending or
-		// the publish failed, and p goes back to the outbox.
-		acked := func(p inflight) bool {
-			select {
-			case <-p.tok.Done():
-			case <-sctx.Done():
-				select {
-				case <-p.tok.Done():
-				default:
-					return false
-				}
+	u.publishers.Add(1)
+	go func() { // publisher
+		defer u.publishers.Done()
+		defer close(pending)
+		for m := range toPublish {
+			if sctx.Err() != nil {
+				return
 			}
+			p := inflight{seq: m.Seq, tok: client.Publish(m.Topic, 1, false, m.Payload)}
+			select {
+			case pending <- p:
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { // acker
+		defer wg.Done()
+		defer close(ackerDone)
+		ack := func(p inflight) {
 			if err := p.tok.Error(); err != nil {
 				cancel(fmt.Errorf("publish: %w", err))
-				return false
+				return
 			}
-			return true
+			<-slots
+			mu.Lock()
+			ackedSeqs = append(ackedSeqs, p.seq)
+			mu.Unlock()
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
 		}
-		batch := make([]uint64, 0, u.cfg.InFlight)
-		for p := range pending {
-			if !acked(p) {
-				continue
-			}
-			batch = append(batch[:0], p.seq)
-			// Take along every publish queued behind p, in order, so that
-			// one transaction deletes them all.
-		more:
-			for len(batch) < cap(batch) {
+		for {
+			select {
+			case p, ok := <-pending:
+				if !ok {
+					return
+				}
 				select {
-				case q, ok := <-pending:
-					if !ok || !acked(q) {
-						break more
+				case <-p.tok.Done():
+					ack(p)
+					continue
+				case <-sctx.Done():
+					if done(p.tok) {
+						ack(p)
 					}
-					batch = append(batch, q.seq)
+				}
+			case <-sctx.Done():
+			}
+			// The session is ending: count what was acknowledged already.
+			for {
+				select {
+				case p, ok := <-pending:
+					if !ok {
+						return
+					}
+					if done(p.tok) {
+						ack(p)
+					}
 				default:
-					break more
+					return
 				}
 			}
-			if err := u.box.Ack(batch); err != nil {
-				cancel(fmt.Errorf("ack outbox: %w", err))
-				continue
+		}
+	}()
+	go func() { // deleter
+		defer wg.Done()
+		for {
+			last := false
+			select {
+			case <-kick:
+			case <-ackerDone:
+				last = true
 			}
 			mu.Lock()
-			for _, s := range batch {
-				delete(outstanding, s)
-			}
+			batch := ackedSeqs
+			ackedSeqs = nil
 			mu.Unlock()
-			u.mu.Lock()
-			u.published += uint64(len(batch))
-			u.mu.Unlock()
-			for range batch {
-				<-slots
+			if len(batch) > 0 {
+				if err := u.box.Ack(batch); err != nil {
+					// They stay outstanding, go back and are sent again.
+					cancel(fmt.Errorf("ack outbox: %w", err))
+				} else {
+					mu.Lock()
+					for _, s := range batch {
+						delete(outstanding, s)
+					}
+					mu.Unlock()
+					u.mu.Lock()
+					u.published += uint64(len(batch))
+					u.mu.Unlock()
+				}
+			}
+			if last {
+				return
 			}
 		}
 	}()
 	<-sctx.Done()
 	wg.Wait()
+	mu.Lock()
+	seqs := make([]uint64, 0, len(outstanding))
+	for s := range outstanding {
+		seqs = append(seqs, s)
+	}
+	mu.Unlock()
 
 	if st := u.currentStatus(); ctx.Err() != nil && st.Topic != "" {
 		// Clean shutdown: say so ourselves (briefly: the agent is
 		// stopping); the broker only sends the will when the link dies.
 		u.setClient(nil)
-		u.publishStatus(client, st.Offline(), min(u.cfg.ConnectTimeout, time.Second))
+		u.publishStatus(client, st.Topic, st.Offline(), min(u.cfg.ConnectTimeout, time.Second))
 	}
 	client.Disconnect(250)
-	if len(outstanding) > 0 {
-		seqs := make([]uint64, 0, len(outstanding))
-		for s := range outstanding {
-			seqs = append(seqs, s)
-		}
+	if len(seqs) > 0 {
 		if err := u.box.Release(seqs); err != nil && !errors.Is(err, context.Canceled) {
 			u.log.Warn().Err(err).Msg("return unacknowledged records to the outbox")
 		}
@@ -373,8 +430,18 @@ func (u *Uplink) session(ctx context.Context, opts *paho.ClientOptions) error {
 	return context.Cause(sctx)
 }
 
-func (u *Uplink) publishStatus(c paho.Client, payload []byte, wait time.Duration) {
-	t := c.Publish(u.status.Topic, 1, true, payload)
+// done reports whether t has completed, without waiting.
+func done(t paho.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+func (u *Uplink) publishStatus(c paho.Client, topic string, payload []byte, wait time.Duration) {
+	t := c.Publish(topic, 1, true, payload)
 	if !t.WaitTimeout(wait) || t.Error() != nil {
 		u.log.Warn().Err(t.Error()).Msg("publish status")
 	}
