@@ -60,6 +60,10 @@ type agent struct {
 	// push delivered again from a different one under the same revision.
 	pushed string
 	pubKey ed25519.PublicKey
+	// fileCfg and fileRaw are the file's config when a pushed one was
+	// resumed in its place: the fallback if the pushed one cannot start.
+	fileCfg *configs.Config
+	fileRaw []byte
 
 	log   zerolog.Logger
 	hooks hooks
@@ -145,20 +149,28 @@ func (a *agent) run(ctx context.Context) error {
 		a.hooks.brokerReady(brokerURL)
 	}
 
-	// Then the processing stage, then the sources.
-	a.proc, err = newProcessor(cfg, box, a.log)
+	// Then the processing stage, then the sources. The sources are opened
+	// first: a pushed config whose sensor cannot start gives way to the
+	// file's, rather than keeping the agent down.
+	readings := make(chan emberwatch.Reading, readingsBuffer)
+	a.srcs = newSourceSet(ctx, readings, a.log)
+	opened, err := a.srcs.open(cfg.Sources, allIndexes(cfg.Sources))
+	if err != nil && a.fileCfg != nil {
+		a.log.Error().Err(err).Uint64("revision", a.revision).Msg("pushed config cannot start; running the config file instead")
+		a.cfg, a.raw, a.origin = a.fileCfg, a.fileRaw, configs.OriginFile
+		cfg = a.cfg
+		if serr := a.up.SetStatus(a.status()); serr != nil && !errors.Is(serr, uplink.ErrOffline) {
+			a.log.Warn().Err(serr).Msg("publish status")
+		}
+		opened, err = a.srcs.open(cfg.Sources, allIndexes(cfg.Sources))
+	}
 	if err != nil {
 		stopUplink()
 		return err
 	}
-	readings := make(chan emberwatch.Reading, readingsBuffer)
-	a.srcs = newSourceSet(ctx, readings, a.log)
-	all := make([]int, len(cfg.Sources))
-	for i := range all {
-		all[i] = i
-	}
-	opened, err := a.srcs.open(cfg.Sources, all)
+	a.proc, err = newProcessor(cfg, box, a.log)
 	if err != nil {
+		closeAll(opened)
 		stopUplink()
 		return err
 	}
@@ -187,6 +199,14 @@ func (a *agent) run(ctx context.Context) error {
 	}
 	a.log.Info().Int("outbox_backlog", box.Len()).Uint64("published", a.up.Published()).Msg("agent stopped")
 	return errors.Join(errs...)
+}
+
+func allIndexes[T any](xs []T) []int {
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
 }
 
 // control is the agent's control loop: it applies config pushes and

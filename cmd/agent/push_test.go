@@ -389,3 +389,26 @@ func TestSIGHUPReload(t *testing.T) {
 		t.Fatalf("good edit: %+v, cooldown %s", a, p.a.cfg.Alerts.Cooldown)
 	}
 }
+
+// TestResumeFallsBackToTheFile starts from a saved pushed config whose
+// sensor can no longer be opened: the agent runs the file's config instead
+// of staying down, and keeps the revision for replay protection.
+func TestResumeFallsBackToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	raw := hermetic(t, dir, "")
+	pushed := edit(t, raw, func(doc map[string]any) {
+		doc["sources"] = append(doc["sources"].([]any), map[string]any{
+			"name": "archive", "type": "csv", "csv": map[string]any{"path": filepath.Join(dir, "gone.csv")}})
+	})
+	if err := configs.WriteLastGood(configs.LastGoodPath(dir), configs.LastGood{Revision: 8, Origin: configs.OriginPush, Payload: pushed}); err != nil {
+		t.Fatal(err)
+	}
+	p := startPushAgent(t, parse(t, raw), raw, "")
+	p.awaitSummaries(0)
+	if p.a.origin != configs.OriginFile || len(p.a.cfg.Sources) != 1 || p.a.revision != 8 {
+		t.Fatalf("running origin %s with %d sources at revision %d", p.a.origin, len(p.a.cfg.Sources), p.a.revision)
+	}
+	if ack := p.push(configs.Envelope{Revision: 7, Payload: string(raw)}); ack.Result != resultRejected {
+		t.Fatalf("revision 7 after resuming revision 8: %+v", ack)
+	}
+}

@@ -124,6 +124,7 @@ func (a *agent) resume() error {
 		a.log.Error().Err(err).Uint64("revision", lg.Revision).Msg("pushed config saved earlier no longer fits; starting from the config file")
 		return nil
 	}
+	a.fileCfg, a.fileRaw = a.cfg, a.raw
 	a.cfg, a.raw, a.origin = cfg, []byte(lg.Payload), configs.OriginPush
 	a.log.Info().Uint64("revision", lg.Revision).Str("saved_in", path).Msg("starting from the config pushed earlier")
 	return nil
