@@ -351,7 +351,7 @@ func TestEngineRuleWaitsForAlignedWindows(t *testing.T) {
 	if want := "rule dry heat raised: hot and dry [a.mean=20 > 10, b.mean=1 < 5]"; raise.Message != want {
 		t.Errorf("raise message %q, want %q", raise.Message, want)
 	}
-	if want := "rule dry heat resolved: hot and dry [a.mean=0 > 10, b.mean=1 < 5]"; resolve.Message != want {
+	if want := "rule dry heat resolved: hot and dry [a.mean=0 > 10 (not met), b.mean=1 < 5]"; resolve.Message != want {
 		t.Errorf("resolve message %q, want %q", resolve.Message, want)
 	}
 	if !resolve.EventTime.Equal(windowEnd(2)) || resolve.Value != 0 || resolve.Score != 0 {

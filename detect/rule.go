@@ -169,7 +169,11 @@ func (c *compare) explain(m map[string]*emberwatch.Features) string {
 		}
 		return fmt.Sprintf("%s=%.4g", o, v)
 	}
-	return side(c.l) + " " + c.op + " " + side(c.r)
+	s := side(c.l) + " " + c.op + " " + side(c.r)
+	if !c.eval(m) {
+		s += " (not met)" // so that a resolved alert does not read as a claim
+	}
+	return s
 }
 
 type tokKind int

@@ -218,10 +218,10 @@ func TestRuleExplain(t *testing.T) {
 		expr string
 		want string
 	}{
-		{"a.delta > 5", "a.delta=2 > 5"},
+		{"a.delta > 5", "a.delta=2 > 5 (not met)"},
 		{"5 < a.mean", "5 < a.mean=10"},
 		{"a.mean > b.mean", "a.mean=10 > b.mean=3"},
-		{"a.delta > 5 and b.mean < 25 or not c.mean > 1", "a.delta=2 > 5, b.mean=3 < 25, c.mean=? > 1"},
+		{"a.delta > 5 and b.mean < 25 or not c.mean > 1", "a.delta=2 > 5 (not met), b.mean=3 < 25, c.mean=? > 1 (not met)"},
 		{"big.sum > 1e4 and big.rate < .5", "big.sum=1.235e+04 > 10000, big.rate=0.1235 < 0.5"},
 		{"b.delta == -4", "b.delta=-4 == -4"},
 	}
