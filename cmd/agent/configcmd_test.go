@@ -55,7 +55,7 @@ func TestConfigCommands(t *testing.T) {
 	signed := filepath.Join(dir, "next.json")
 	os.WriteFile(signed, []byte(stdout), 0o644)
 
-	p := startPushAgent(t, parse(t, raw), raw, "")
+	p := startAgent(t, parse(t, raw), raw)
 	push := func(args ...string) (int, string, string) {
 		return runCLI(t, append([]string{"config", "push", "--broker", p.url, "--device", "demo-01", "--wait", "20s"}, args...)...)
 	}

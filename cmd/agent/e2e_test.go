@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -69,29 +68,15 @@ type alertJSON struct {
 // embedded broker), waits for the staged event's first alert, and checks it.
 func runEndToEnd(t *testing.T, brokerURL string) {
 	cfg := testConfig(t, brokerURL, 20000)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	subs := make(chan *brokertest.Subscriber, 1)
-	a := &agent{cfg: cfg, raw: configs.Demo(), log: testLogger(t), hooks: hooks{
-		brokerReady: func(url string) {
-			subs <- brokertest.Subscribe(t, url, cfg.Topics().Alerts)
-		},
-	}}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	var sub *brokertest.Subscriber
-	select {
-	case sub = <-subs:
-	case err := <-done:
-		t.Fatalf("agent stopped before its broker was ready: %v", err)
-	}
+	p := startAgent(t, cfg, configs.Demo())
+	alerts := func() []brokertest.Message { return p.messages("alerts") }
 
 	eventStart := simStart.Add(eventAt)
 	const maxDelay = 20 * time.Minute // simulated time from event start to alert
-	wait, cancelWait := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelWait()
-	msg := sub.Next(wait, t)
+	if !await(60*time.Second, func() bool { return len(alerts()) > 0 }) {
+		t.Fatal("no alert within 60s")
+	}
+	msg := alerts()[0]
 	if msg.Topic != "emberwatch/demo-01/alerts" {
 		t.Errorf("topic = %q, want emberwatch/demo-01/alerts", msg.Topic)
 	}
@@ -121,19 +106,11 @@ func runEndToEnd(t *testing.T, brokerURL string) {
 		t.Errorf("alert at %s, more than %s after the event started at %s", got.EventTime, maxDelay, eventStart)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("agent returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not stop within 30s of cancellation")
-	}
+	p.stop()
 	// Every alert that arrived is about the staged event, and sequence
 	// numbers only grow.
 	var last uint64
-	for _, m := range sub.Messages() {
+	for _, m := range alerts() {
 		var a alertJSON
 		if err := json.Unmarshal(m.Payload, &a); err != nil {
 			t.Fatalf("bad alert JSON: %s", m.Payload)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -46,18 +45,7 @@ broker:
 	status := brokertest.Subscribe(t, m.URL(), "emberwatch/kill-01/status")
 	acks := brokertest.Subscribe(t, m.URL(), "emberwatch/kill-01/config/ack")
 
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	logs := &lockedBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	cmd, logs, exited := startBinary(t, bin, "run", "--config", cfgPath)
 	lastState := func() (statusMessage, bool) {
 		msgs := status.Messages()
 		if len(msgs) == 0 {

@@ -18,63 +18,8 @@ import (
 	"github.com/emberwatch/emberwatch/uplink"
 )
 
-// pushAgent is an agent running in-process for config push tests.
-type pushAgent struct {
-	t      *testing.T
-	a      *agent
-	url    string
-	sub    *brokertest.Subscriber // everything under emberwatch/demo-01/
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// startPushAgent runs the agent on cfg against brokerURL (empty: the
-// embedded broker) with a simulator at speed 600: a 1-minute hop every
-// 0.1 s of wall time.
-// with, if given, adjusts the agent before it runs.
-func startPushAgent(t *testing.T, cfg *configs.Config, raw []byte, path string, with ...func(*agent)) *pushAgent {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &pushAgent{t: t, cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan struct{})
-	p.a = &agent{path: path, cfg: cfg, raw: raw, log: testLogger(t), hooks: hooks{
-		brokerReady: func(url string) {
-			p.url = url
-			p.sub = brokertest.Subscribe(t, url, "emberwatch/demo-01/#")
-			close(ready)
-		},
-	}}
-	for _, f := range with {
-		f(p.a)
-	}
-	go func() { p.done <- p.a.run(ctx) }()
-	select {
-	case <-ready:
-	case err := <-p.done:
-		t.Fatalf("agent stopped before its broker was ready: %v", err)
-	}
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *pushAgent) stop() {
-	if p.cancel == nil {
-		return
-	}
-	p.cancel()
-	p.cancel = nil
-	select {
-	case err := <-p.done:
-		if err != nil {
-			p.t.Errorf("agent returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		p.t.Fatal("agent did not stop within 30s")
-	}
-}
-
 // push publishes env as an operator would and returns the device's ack.
-func (p *pushAgent) push(env configs.Envelope) configAck {
+func (p *testAgent) push(env configs.Envelope) configAck {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -96,7 +41,7 @@ func (p *pushAgent) push(env configs.Envelope) configAck {
 }
 
 // messages returns what arrived on topic (under emberwatch/demo-01/).
-func (p *pushAgent) messages(topic string) []brokertest.Message {
+func (p *testAgent) messages(topic string) []brokertest.Message {
 	var out []brokertest.Message
 	for _, m := range p.sub.Messages() {
 		if m.Topic == "emberwatch/demo-01/"+topic {
@@ -107,7 +52,7 @@ func (p *pushAgent) messages(topic string) []brokertest.Message {
 }
 
 // awaitSummaries waits until more than n summaries messages have arrived.
-func (p *pushAgent) awaitSummaries(n int) {
+func (p *testAgent) awaitSummaries(n int) {
 	p.t.Helper()
 	if !await(30*time.Second, func() bool { return len(p.messages("summaries")) > n }) {
 		p.t.Fatalf("no summaries after the first %d", n)
@@ -173,7 +118,7 @@ func TestConfigPush(t *testing.T) {
 func testConfigPush(t *testing.T, brokerURL string) {
 	dir := t.TempDir()
 	raw := hermetic(t, dir, brokerURL)
-	p := startPushAgent(t, parse(t, raw), raw, "")
+	p := startAgent(t, parse(t, raw), raw)
 	p.awaitSummaries(20) // 20 simulated minutes: every 10-minute window is full
 
 	// A valid push: a new rule and a lower smoke threshold. Windows are
@@ -298,7 +243,7 @@ func testConfigPush(t *testing.T, brokerURL string) {
 	}
 
 	// A restart from the original file runs the pushed config.
-	q := startPushAgent(t, parse(t, raw), raw, "")
+	q := startAgent(t, parse(t, raw), raw)
 	if q.a.revision != 10 || len(q.a.cfg.Rules) != 2 || q.a.origin != configs.OriginPush {
 		t.Fatalf("after a restart: revision %d, %d rules, origin %s", q.a.revision, len(q.a.cfg.Rules), q.a.origin)
 	}
@@ -329,7 +274,7 @@ func TestSignedConfigPush(t *testing.T) {
 	raw := []byte(edit(t, hermetic(t, filepath.Join(dir, "data"), ""), func(doc map[string]any) {
 		doc["remote_config"] = map[string]any{"public_key_file": filepath.Join(dir, "k.pub")}
 	}))
-	p := startPushAgent(t, parse(t, raw), raw, "")
+	p := startAgent(t, parse(t, raw), raw)
 	next := strings.Replace(string(raw), "cooldown: 15m", "cooldown: 20m", 1)
 
 	ack := p.push(configs.Envelope{Revision: 5, Payload: next})
@@ -368,7 +313,8 @@ func TestSIGHUPReload(t *testing.T) {
 	os.WriteFile(path, raw, 0o644)
 	reload := make(chan struct{})
 	acks := make(chan configAck, 4)
-	p := startPushAgent(t, parse(t, raw), raw, path, func(a *agent) {
+	p := startAgent(t, parse(t, raw), raw, func(a *agent) {
+		a.path = path
 		a.reload = reload
 		a.hooks.applied = func(ack configAck) { acks <- ack }
 	})
@@ -403,7 +349,7 @@ func TestResumeFallsBackToTheFile(t *testing.T) {
 	if err := configs.WriteLastGood(configs.LastGoodPath(dir), configs.LastGood{Revision: 8, Origin: configs.OriginPush, Payload: pushed}); err != nil {
 		t.Fatal(err)
 	}
-	p := startPushAgent(t, parse(t, raw), raw, "")
+	p := startAgent(t, parse(t, raw), raw)
 	p.awaitSummaries(0)
 	if p.a.origin != configs.OriginFile || len(p.a.cfg.Sources) != 1 || p.a.revision != 8 {
 		t.Fatalf("running origin %s with %d sources at revision %d", p.a.origin, len(p.a.cfg.Sources), p.a.revision)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -37,36 +36,15 @@ func TestSchemaEveryMessage(t *testing.T) {
 func testSchemaEveryMessage(t *testing.T, brokerURL string) {
 	cfg := testConfig(t, brokerURL, 20000)
 	all := strings.TrimSuffix(cfg.Topics().Status, "status") + "#"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	subs := make(chan *brokertest.Subscriber, 1)
-	a := &agent{cfg: cfg, raw: configs.Demo(), log: testLogger(t), hooks: hooks{
-		brokerReady: func(url string) { subs <- brokertest.Subscribe(t, url, all) },
-	}}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	var sub *brokertest.Subscriber
-	select {
-	case sub = <-subs:
-	case err := <-done:
-		t.Fatalf("agent stopped before its broker was ready: %v", err)
-	}
+	p := startAgent(t, cfg, configs.Demo())
+	sub := p.sub
 
 	// Run until every kind of event has been seen once.
 	need := []string{"alert raised", "alert resolved", "summaries", "status online"}
 	if !await(60*time.Second, func() bool { return seenAll(sub.Messages(), need) }) {
 		t.Errorf("within 60s the agent did not send all of %v; seen: %v", need, seen(sub.Messages()))
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("agent returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not stop within 30s of cancellation")
-	}
+	p.stop()
 	// The offline status is published before the agent returns, but its
 	// delivery to the subscriber may trail.
 	if !await(5*time.Second, func() bool { return seenAll(sub.Messages(), []string{"status offline"}) }) {

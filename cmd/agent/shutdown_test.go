@@ -28,6 +28,26 @@ func buildAgent(t *testing.T) string {
 	return bin
 }
 
+// startBinary runs the agent binary with args, its log in logs, until the
+// test ends. exited receives its exit; a test that reads it must put it
+// back for the cleanup.
+func startBinary(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, logs *lockedBuffer, exited chan error) {
+	t.Helper()
+	cmd = exec.Command(bin, args...)
+	logs = &lockedBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited = make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	return cmd, logs, exited
+}
+
 // TestShutdownKeepsEveryAcceptedMessage sends SIGTERM to the agent binary
 // while it publishes to Mosquitto as fast as it can, then checks that every
 // sequence number the outbox ever handed out was either delivered to a
@@ -69,18 +89,7 @@ broker:
 	}
 	sub := brokertest.Subscribe(t, m.URL(), "emberwatch/shut-01/+")
 
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	logs := &lockedBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	cmd, logs, exited := startBinary(t, bin, "run", "--config", cfgPath)
 
 	// Wait until messages are flowing, then stop the agent mid-stream.
 	if !await(30*time.Second, func() bool { return len(sub.Messages()) >= 300 }) {
