@@ -78,7 +78,7 @@ func DefaultPointParams() PointParams {
 		EWMA:        EWMAParams{Alpha: 0.05, Warmup: 100},
 		CUSUM:       CUSUMParams{LevelAlpha: 0.3, SpreadAlpha: 0.01, Drift: 1, Limit: 8, Warmup: 100},
 		PageHinkley: PageHinkleyParams{LevelAlpha: 0.3, SpreadAlpha: 0.01, Delta: 0.5, Lambda: 10, Warmup: 100},
-		HST:         HSTParams{Trees: 25, Depth: 10, Window: 250, Shingle: 2, Seed: 1},
+		HST:         HSTParams{Trees: 25, Depth: 10, Window: 1000, Shingle: 2, Seed: 1},
 		CAD: CADParams{
 			Bits: 3, BaseThreshold: 0.75, RestPeriod: 30, MaxLeftSemiContexts: 7,
 			MaxActiveNeurons: 15, Learn: 150, History: 2000, Tolerance: 0.2, MaxContexts: 1 << 20,
@@ -110,8 +110,8 @@ func wrap[T PointDetector](f func(PointParams) T) func(PointParams) (PointDetect
 var pointKinds = map[string]pointKind{
 	"gaussian": {"Gaussian tail probability of the point against a sliding window's mean and standard deviation",
 		0.8, wrap(func(p PointParams) *GaussianTail { return NewGaussianTail(p.Gaussian) })},
-	"robust_z": {"distance from a sliding window's median in scaled MADs (Hampel)",
-		0.9, wrap(func(p PointParams) *RobustZPoint { return NewRobustZPoint(p.RobustZ) })},
+	"robust_z": {"distance from a sliding window's median relative to the window's farthest point from it (Hampel z over the window's largest)",
+		0.6, wrap(func(p PointParams) *RobustZPoint { return NewRobustZPoint(p.RobustZ) })},
 	"ewma": {"EWMA control chart: distance from the EWMA in exponentially weighted standard deviations",
 		0.9, wrap(func(p PointParams) *EWMAChart { return NewEWMAChart(p.EWMA) })},
 	"cusum": {"two-sided CUSUM of standardised one-step forecast residuals (Page 1954)",
@@ -119,7 +119,7 @@ var pointKinds = map[string]pointKind{
 	"page_hinkley": {"two-sided Page-Hinkley test of the magnitudes of standardised one-step forecast residuals",
 		0.5, wrap(func(p PointParams) *PageHinkley { return NewPageHinkley(p.PageHinkley) })},
 	"hst": {"Half-Space Trees over a shingle of recent values, with online range estimation (Tan, Ting and Liu 2011)",
-		0.9, wrap(func(p PointParams) *HalfSpaceTrees { return NewHalfSpaceTrees(p.HST, p.Hints) })},
+		0.6, wrap(func(p PointParams) *HalfSpaceTrees { return NewHalfSpaceTrees(p.HST, p.Hints) })},
 	"cad_ose": {"Contextual Anomaly Detector, open-source edition: NAB's contextOSE ported to Go",
 		0.75, wrap(func(p PointParams) *CADOSE { return NewCADOSE(p.CAD, p.Hints) })},
 	"spatial": {"spatial novelty: a value beyond the range seen so far by more than a tolerance (NAB's numenta detector)",

@@ -232,3 +232,51 @@ func TestCADOSELearnsWhenLearnFillsHistory(t *testing.T) {
 		t.Fatal("every point after the learning period scored 0")
 	}
 }
+
+// TestRobustZOnMostlyConstantSeries covers the case that broke robust_z
+// on NAB: a series that sits on one value more than half the time (MAD
+// 0) with ordinary excursions. The excursions must not score near 1, and a
+// spike far beyond them must outscore them all.
+func TestRobustZOnMostlyConstantSeries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 0xbeef))
+	vals := make([]float64, pointLen)
+	for i := range vals {
+		vals[i] = 10
+		if rng.IntN(5) == 0 {
+			vals[i] += float64(1 + rng.IntN(3)) // excursions of 1..3
+		}
+	}
+	vals[pointChange] = 30
+	got := observeAll(t, "robust_z", detect.DefaultPointParams(), vals)
+	normal := slices.Max(got[pointSettled:pointChange])
+	if normal > 0.6 {
+		t.Errorf("ordinary excursions score up to %.6f, above the configured threshold", normal)
+	}
+	if got[pointChange] <= normal {
+		t.Errorf("spike scores %.6f, not above the highest normal score %.6f", got[pointChange], normal)
+	}
+}
+
+// TestConfiguredThresholdsAreReachable checks that a planted spike
+// reaches each detector's configured threshold: a threshold above every
+// score the detector can give (hst's was 0.9) alerts on nothing.
+func TestConfiguredThresholdsAreReachable(t *testing.T) {
+	p := detect.DefaultPointParams()
+	// hst sees a shingle of two values, so a lone spike is isolated in one
+	// dimension only; a shift isolates both.
+	for _, c := range []struct{ name, anomaly string }{
+		{"gaussian", "spike"}, {"robust_z", "spike"}, {"ewma", "spike"}, {"spatial", "spike"},
+		{"ensemble", "spike"}, {"hst", "level shift"},
+	} {
+		th, err := detect.PointThreshold(c.name, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seed := uint64(1); seed <= 5; seed++ {
+			got := observeAll(t, c.name, p, pointStream(seed, c.anomaly))
+			if m := slices.Max(got[pointChange : pointChange+2]); m < th {
+				t.Errorf("%s, seed %d: the %s scores %.6f, below the configured threshold %v", c.name, seed, c.anomaly, m, th)
+			}
+		}
+	}
+}

@@ -58,17 +58,22 @@ type RobustZParams struct {
 }
 
 // RobustZPoint scores a point by its distance from the median of the last
-// Window points in scaled median absolute deviations (1.4826·MAD, the
-// standard deviation for Gaussian data), mapped to [0,1) as z/(z+1). Where
-// more than half the window is one value (MAD 0), the window's standard
-// deviation is the spread instead. The window is kept sorted: each point
-// costs two binary searches, an O(Window) memmove and an O(log Window)
-// selection of the MAD from the two sorted halves.
+// Window points, relative to the largest such distance in the window: with
+// Hampel's robust z-score z(u) = |u − median|/(1.4826·MAD), the score is
+// r/(1+r) for r = z(v)/max z(u) over the window u, which is the same as
+// |v − median| over the window's farthest point from the median (the MAD
+// cancels). A point as far out as the window's most extreme scores 0.5; a
+// point twice as far 0.67. Dividing by the window's own extreme rather
+// than by the MAD alone is what makes one threshold serve every series:
+// the MAD ignores the tail, so on heavy-tailed or mostly constant series
+// (MAD ≈ 0) ordinary points had z in the thousands and scored within 1e-6
+// of 1, above the anomalies of well-behaved series. The window is kept
+// sorted: each point costs two binary searches and an O(Window) memmove;
+// the median and the extremes are then read in O(1).
 type RobustZPoint struct {
 	p      RobustZParams
 	ring   ring
 	sorted []float64
-	w      welford
 }
 
 // NewRobustZPoint returns a robust z-score detector; p must be valid.
@@ -79,71 +84,21 @@ func NewRobustZPoint(p RobustZParams) *RobustZPoint {
 // Observe implements PointDetector.
 func (d *RobustZPoint) Observe(_ time.Time, v float64) float64 {
 	s := 0.0
-	if len(d.sorted) >= d.p.Warmup {
-		med, mad := medianMAD(d.sorted)
-		spread := 1.4826 * mad
-		if spread == 0 {
-			spread = d.w.std()
+	if n := len(d.sorted); n >= d.p.Warmup {
+		med := d.sorted[n/2]
+		if n%2 == 0 {
+			med = (d.sorted[n/2-1] + d.sorted[n/2]) / 2
 		}
-		s = score((v - med) / spreadFloor(spread, med))
+		farthest := max(d.sorted[n-1]-med, med-d.sorted[0])
+		s = score((v - med) / spreadFloor(farthest, med))
 	}
 	if old, full := d.ring.push(v); full {
 		i, _ := slices.BinarySearch(d.sorted, old)
 		d.sorted = slices.Delete(d.sorted, i, i+1)
-		d.w.remove(old)
 	}
 	i, _ := slices.BinarySearch(d.sorted, v)
 	d.sorted = slices.Insert(d.sorted, i, v)
-	d.w.add(v)
-	if d.ring.next == 0 && d.ring.full {
-		d.w.reset(d.ring.buf)
-	}
 	return s
-}
-
-// medianMAD returns the median of the sorted values s and their median
-// absolute deviation from it, in O(log n): the deviations of the values
-// below the median, read downwards, and of those above, read upwards, are
-// two sorted sequences, and the MAD is the middle of their merge.
-func medianMAD(s []float64) (med, mad float64) {
-	n := len(s)
-	h := n / 2
-	if n%2 == 1 {
-		med = s[h]
-	} else {
-		med = (s[h-1] + s[h]) / 2
-	}
-	below := func(i int) float64 { return med - s[h-1-i] } // i < h
-	above := func(j int) float64 { return s[h+j] - med }   // j < n-h
-	kth := func(k int) float64 { return kthOfTwo(below, h, above, n-h, k) }
-	if n%2 == 1 {
-		return med, kth(h)
-	}
-	return med, (kth(h-1) + kth(h)) / 2
-}
-
-// kthOfTwo returns the k-th smallest (from 0) element of the merge of two
-// ascending sequences a (length na) and b (length nb), by binary search on
-// how many elements come from a.
-func kthOfTwo(a func(int) float64, na int, b func(int) float64, nb int, k int) float64 {
-	lo, hi := max(0, k+1-nb), min(na, k+1)
-	for lo < hi {
-		i := (lo + hi) / 2 // take i from a and k+1-i from b?
-		if j := k + 1 - i; j > 0 && b(j-1) > a(i) {
-			lo = i + 1 // a(i) belongs among the k+1 smallest
-		} else {
-			hi = i
-		}
-	}
-	i, j := lo, k+1-lo // i from a, j from b make up the k+1 smallest
-	x := math.Inf(-1)
-	if i > 0 {
-		x = a(i - 1)
-	}
-	if j > 0 {
-		x = max(x, b(j-1))
-	}
-	return x
 }
 
 // EWMAParams configures EWMAChart.
