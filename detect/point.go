@@ -65,6 +65,7 @@ type PointParams struct {
 	HST         HSTParams
 	CAD         CADParams
 	Spatial     SpatialParams
+	Seasonal    SeasonalParams
 	Likelihood  LikelihoodParams
 	Ensemble    EnsembleParams
 }
@@ -84,11 +85,15 @@ func DefaultPointParams() PointParams {
 			MaxActiveNeurons: 15, Learn: 150, History: 2000, Tolerance: 0.2, MaxContexts: 1 << 20,
 		},
 		Spatial: SpatialParams{Tolerance: 0.05, Warmup: 150},
+		Seasonal: SeasonalParams{
+			Periods: []time.Duration{24 * time.Hour, 7 * 24 * time.Hour}, MaxBins: 2016,
+			LevelAlpha: 0.01, SeasonAlpha: 0.3, SpreadAlpha: 0.01, SmoothAlpha: 0.1, Clip: 3, Warmup: 150,
+		},
 		Likelihood: LikelihoodParams{
 			LearningPeriod: 288, EstimationSamples: 100, HistoricWindow: 8640,
 			ReestimationPeriod: 100, AveragingWindow: 10,
 		},
-		Ensemble: EnsembleParams{Members: []string{"cad_ose", "spatial"}, Combine: CombineMax},
+		Ensemble: EnsembleParams{Members: []string{"cad_ose", "spatial", "seasonal"}, Combine: CombineMax},
 	}
 }
 
@@ -124,6 +129,8 @@ var pointKinds = map[string]pointKind{
 		0.75, wrap(func(p PointParams) *CADOSE { return NewCADOSE(p.CAD, p.Hints) })},
 	"spatial": {"spatial novelty: a value beyond the range seen so far by more than a tolerance (NAB's numenta detector)",
 		0.5, wrap(func(p PointParams) *SpatialNovelty { return NewSpatialNovelty(p.Spatial) })},
+	"seasonal": {"onset of a sustained deviation from a robust Holt-Winters forecast under the best of a daily, a weekly and no season",
+		0.95, wrap(func(p PointParams) *Seasonal { return NewSeasonal(p.Seasonal) })},
 	"ensemble": {"the maximum (or mean) of its members' calibrated scores",
 		0.5, nil}, // built by newPoint: its members come from this registry
 }
@@ -247,6 +254,17 @@ func (p PointParams) Validate() error {
 	check(p.CAD.MaxContexts >= 1, "cad.max_contexts", "must be >= 1, got %d", p.CAD.MaxContexts)
 	check(p.Spatial.Tolerance >= 0, "spatial.tolerance", "must be >= 0, got %v", p.Spatial.Tolerance)
 	check(p.Spatial.Warmup >= 1, "spatial.warmup", "must be >= 1, got %d", p.Spatial.Warmup)
+	sp := p.Seasonal
+	for i, per := range sp.Periods {
+		check(per >= time.Second, fmt.Sprintf("seasonal.periods[%d]", i), "must be >= 1s, got %v", per)
+	}
+	check(sp.MaxBins >= 4 && sp.MaxBins <= 1<<16, "seasonal.max_bins", "must be in [4,65536], got %d", sp.MaxBins)
+	check(sp.LevelAlpha > 0 && sp.LevelAlpha <= 1, "seasonal.level_alpha", "must be in (0,1], got %v", sp.LevelAlpha)
+	check(sp.SeasonAlpha > 0 && sp.SeasonAlpha <= 1, "seasonal.season_alpha", "must be in (0,1], got %v", sp.SeasonAlpha)
+	check(sp.SpreadAlpha > 0 && sp.SpreadAlpha < 1, "seasonal.spread_alpha", "must be in (0,1), got %v", sp.SpreadAlpha)
+	check(sp.SmoothAlpha > 0 && sp.SmoothAlpha <= 1, "seasonal.smooth_alpha", "must be in (0,1], got %v", sp.SmoothAlpha)
+	check(sp.Clip > 0, "seasonal.clip", "must be > 0, got %v", sp.Clip)
+	check(sp.Warmup >= 2, "seasonal.warmup", "must be >= 2, got %d", sp.Warmup)
 	l := p.Likelihood
 	check(l.LearningPeriod >= 0, "likelihood.learning_period", "must be >= 0, got %d", l.LearningPeriod)
 	check(l.EstimationSamples >= 1, "likelihood.estimation_samples", "must be >= 1, got %d", l.EstimationSamples)
