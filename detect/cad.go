@@ -87,9 +87,12 @@ type CADParams struct {
 // predicts, and then the detector is rebuilt with the range widened to
 // every value seen, by replaying the last History values; values less far
 // out count as the range's edge. Each step costs time proportional to the
-// left semi-contexts wholly present and, on the steps that make a new
-// zero-level context, to those holding zero-level contexts; memory is
-// bounded by MaxContexts and History.
+// contexts of the left semi-contexts wholly present and, on the steps that
+// make a new zero-level context, to the left semi-contexts holding
+// zero-level contexts (see contextOperator). Memory is bounded by
+// MaxContexts and History: besides the contexts, it holds for each left
+// semi-context that has been the left facts the list of those wholly
+// present in it, and a rebuild empties the memory without freeing it.
 type CADOSE struct {
 	p            CADParams
 	minValue     float64
@@ -115,7 +118,7 @@ func NewCADOSE(p CADParams, h Hints) *CADOSE {
 		p:           p,
 		maxBinValue: math.Exp2(float64(p.Bits)) - 1,
 		restPeriod:  p.RestPeriod,
-		op:          newContextOperator(p.MaxLeftSemiContexts, p.MaxContexts),
+		op:          newContextOperator(p.Bits, p.MaxLeftSemiContexts, p.MaxContexts),
 	}
 	if h.Learn > 0 {
 		d.restPeriod = int(float64(h.Learn) / 5.0)
@@ -138,11 +141,12 @@ func (d *CADOSE) setRange(lo, hi float64) {
 	d.maxValue = hi
 }
 
-// learnRange sets the range to the values seen and rebuilds the detector from the values in its history, so that
-// it is as if the range had been known when they arrived.
+// learnRange sets the range to the values seen and rebuilds the detector
+// from the values in its history, so that it is as if the range had been
+// known when they arrived. The context operator's memory is reused.
 func (d *CADOSE) learnRange() {
 	d.setRange(d.seenLo, d.seenHi)
-	d.op = newContextOperator(d.p.MaxLeftSemiContexts, d.p.MaxContexts)
+	d.op.reset()
 	d.step, d.lastHigh = 0, 0
 	d.replay = d.replay[:0]
 	if d.history.full {
@@ -252,7 +256,7 @@ func (d *CADOSE) stepFacts(sens []int64) (activeFrac, newFrac float64) {
 	}
 	newContext := false
 	if len(op.left) > 0 {
-		newContext = op.zeroLevel(op.left, sens)
+		newContext = op.zeroLevel(op.left, op.leftHash, sens)
 	}
 	numSelected := op.crossRight(sens, sensMask, newContext)
 	if numSelected > 0 {
@@ -260,12 +264,18 @@ func (d *CADOSE) stepFacts(sens []int64) (activeFrac, newFrac float64) {
 	}
 	// The MaxActiveNeurons contexts ranking last by (activations, left
 	// hash, right hash) become the neuron facts of the next left side.
-	top := topActive(op.active, d.p.MaxActiveNeurons)
+	top := topActive(op.active, d.p.MaxActiveNeurons, &op.topCount)
 	left := append(op.prevLeft[:0], sens...)
+	// Sensor facts come first and are sorted; insert each neuron fact.
 	for _, a := range top {
-		left = append(left, neuronBase+int64(a.id))
+		f := neuronBase + int64(a.id)
+		i := len(left)
+		left = append(left, f)
+		for ; i > len(sens) && left[i-1] > f; i-- {
+			left[i] = left[i-1]
+		}
+		left[i] = f
 	}
-	slices.Sort(left)
 	op.prevLeft, op.left = op.left, left
 	numNew := op.crossLeft(sens, sensMask)
 	if newContext {
@@ -282,10 +292,21 @@ const neuronBase = 1 << 31
 // topActive moves the k greatest of active, by (count, leftHash,
 // rightHash), to its front and returns them, in O(len(active)·log k). The
 // keys are distinct, so which k they are does not depend on the order of
-// active.
-func topActive(active []cadActive, k int) []cadActive {
+// active. *least is the least count among the k returned last time: if k
+// or more counts reach it now, the rest are out of the running.
+func topActive(active []cadActive, k int, least *int) []cadActive {
 	if len(active) <= k {
 		return active
+	}
+	n := 0
+	for i := range active {
+		if active[i].count >= *least {
+			active[n], active[i] = active[i], active[n]
+			n++
+		}
+	}
+	if n >= k {
+		active = active[:n]
 	}
 	h := active[:k] // a min-heap: h[0] is the least of the best k so far
 	for i := k/2 - 1; i >= 0; i-- {
@@ -297,6 +318,7 @@ func topActive(active []cadActive, k int) []cadActive {
 			siftDown(h, 0)
 		}
 	}
+	*least = h[0].count
 	return h
 }
 
@@ -334,82 +356,306 @@ type cadActive struct {
 	leftHash, rightHash int64
 }
 
-// factMask is a set of sensor facts, which are below 128.
-type factMask [2]uint64
+// factMask is a set of sensor facts, which are below 128: fact f is bit
+// f of lo, or bit f−64 of hi. (A struct, not an array, so that the
+// compiler keeps it in registers.)
+type factMask struct{ lo, hi uint64 }
 
-func (m *factMask) set(f int64)             { m[f>>6] |= 1 << (f & 63) }
-func (m factMask) has(f int64) bool         { return m[f>>6]&(1<<(f&63)) != 0 }
-func (m factMask) subsetOf(o factMask) bool { return m[0]&^o[0] == 0 && m[1]&^o[1] == 0 }
-func (m factMask) common(o factMask) int {
-	return bits.OnesCount64(m[0]&o[0]) + bits.OnesCount64(m[1]&o[1])
+func (m *factMask) set(f int64) {
+	if f < 64 {
+		m.lo |= 1 << f
+	} else {
+		m.hi |= 1 << (f - 64)
+	}
 }
+
+func (m factMask) has(f int64) bool {
+	if f < 64 {
+		return m.lo&(1<<f) != 0
+	}
+	return m.hi&(1<<(f-64)) != 0
+}
+
+func (m factMask) subsetOf(o factMask) bool { return m.lo&^o.lo|m.hi&^o.hi == 0 }
+func (m factMask) and(o factMask) factMask  { return factMask{m.lo & o.lo, m.hi & o.hi} }
+func (m factMask) empty() bool              { return m.lo|m.hi == 0 }
+
+// shr returns the facts from s on, shifted down by s, to 64 of them.
+func (m factMask) shr(s uint) uint64 { return m.lo>>s | m.hi<<(64-s) | m.hi>>(s-64) }
 
 // cadLeft is a left semi-context: context_operator.py's
 // [crossed facts, size, matched, {right id: context id}], with the facts
 // kept so that crossed facts and counts can be worked out when needed.
 type cadLeft struct {
-	facts    []int64 // sorted
-	sensor   factMask
-	neurons  int // how many of facts are neuron facts
-	contexts pyIntDict
-	// zeroLevel counts the zero-level contexts among them.
-	zeroLevel int
-	// links are the contexts again, in insertion order, for the walks
-	// whose order does not matter.
+	// links are the contexts, in the order they were made, with what the
+	// walks over wholly present left semi-contexts need of each. act[p],
+	// while actOK, marks the links whose right semi-contexts are within
+	// the sensor facts of value p in the range's own band (see
+	// sensPattern); without act, masks holds the right semi-contexts'
+	// sensor facts, in the order of links. links, hash and act, which
+	// those walks read, make up the first cache line.
 	links []cadLink
+	hash  int64 // pyTupleHash(facts), its key
+	act   [maxPatterns]uint32
+	masks []factMask
+	facts []int64 // sorted
+	// sensor are the sensor facts among facts; neurons is how many of
+	// them are neuron facts, sig their neuronSig.
+	sensor   factMask
+	sig      uint64
+	contexts pyIntDict
+	neurons  int32
+	// zeroLevel counts the zero-level contexts among them.
+	zeroLevel int32
+	actOK     bool
+	_         [15]byte // to 192 bytes, three cache lines
 }
 
-type cadLink struct{ right, context int32 }
+// maxPatterns bounds the values of sensor facts that cadLeft.act covers:
+// those of three bits.
+const maxPatterns = 8
+
+// cadZeroLeft is what crossRightAll needs of a left semi-context that
+// holds zero-level contexts and is not wholly present: its sensor facts
+// and its zero-level contexts in slot order, the first of them inline.
+// They are kept apart from cadLeft, in one cache line each, because that
+// walk visits every such left semi-context.
+type cadZeroLeft struct {
+	sensor factMask
+	first  cadZeroLink
+	more   []cadZeroLink
+}
+
+// cadZeroLink is a zero-level context as crossRightAll sees it.
+type cadZeroLink struct {
+	mask           factMask // of its right semi-context
+	right, context int32
+}
+
+// zeroLinksChanged brings op.zeroLefts[lid] up to date with the
+// contexts of left semi-context lid, walking them in slot order.
+func (op *contextOperator) zeroLinksChanged(lid int32) {
+	l, z := &op.lefts[lid], &op.zeroLefts[lid]
+	if l.zeroLevel == 0 {
+		return
+	}
+	z.more = z.more[:0]
+	n := 0
+	for s, right := range l.contexts.keys {
+		if right < 0 {
+			continue
+		}
+		id := l.contexts.vals()[s]
+		if !op.contexts[id].zeroLevel {
+			continue
+		}
+		if zl := (cadZeroLink{mask: op.rights[right].mask, right: right, context: id}); n == 0 {
+			z.first = zl
+		} else {
+			z.more = append(z.more, zl)
+		}
+		n++
+	}
+}
+
+// cadLink is a context of a left semi-context, with what the walks over
+// wholly present left semi-contexts need of it: its right semi-context's
+// hash, its activations and its id. Keeping these here spares them a
+// random access per context. Activations saturate at 2^32−1, which a
+// context activated on every point reaches after 136 years at one point a
+// second.
+type cadLink struct {
+	rightHash   int64
+	activations uint32
+	context     int32
+}
+
+// activate counts an activation of k.
+func (k *cadLink) activate() {
+	if k.activations != math.MaxUint32 {
+		k.activations++
+	}
+}
+
+// add stores context k under right semi-context right, whose sensor
+// facts are mask, and updates act (patterns as in contextOperator) or,
+// without act, masks; rights are the right semi-contexts.
+func (l *cadLeft) add(k cadLink, mask factMask, right int32, patterns []factMask, actMax int, rights []cadRight) {
+	l.contexts.set(right, k.context)
+	if l.links == nil {
+		l.links = make([]cadLink, 0, 4)
+		l.actOK = patterns != nil
+	}
+	l.links = append(l.links, k)
+	i := len(l.links) - 1
+	if l.actOK && i >= actMax {
+		// Too many for act: masks takes over, in link order, which is
+		// the order of context ids.
+		l.actOK = false
+		l.masks = make([]factMask, i, 2*i)
+		vals := l.contexts.vals()
+		for s, r := range l.contexts.keys {
+			if r >= 0 && vals[s] != k.context {
+				j, _ := slices.BinarySearchFunc(l.links[:i], vals[s], func(k cadLink, id int32) int { return int(k.context - id) })
+				l.masks[j] = rights[r].mask
+			}
+		}
+	}
+	if !l.actOK {
+		l.masks = append(l.masks, mask)
+		return
+	}
+	for p, s := range patterns {
+		if mask.subsetOf(s) {
+			l.act[p] |= 1 << i
+		}
+	}
+}
 
 // cadRight is a right semi-context: sensor facts only.
 type cadRight struct {
 	facts []int64
 	mask  factMask
-	size  int
 }
 
-// cadContext is context_operator.py's contextValues:
-// [activations, zero level, left hash, right hash].
+// cadContext is what context_operator.py's contextValues
+// [activations, zero level, left hash, right hash] holds beyond its
+// cadLink: its left semi-context (whose hash is the left hash) and whether
+// it is zero-level.
 type cadContext struct {
-	activations         int
-	zeroLevel           bool
-	leftHash, rightHash int64
-	left                int32 // its left semi-context
+	left      int32
+	zeroLevel bool
 }
+
+// neuronLists holds lists by neuron fact: a neuron fact is neuronBase
+// plus a context id, which slot maps to the lists' place in lists (plus
+// one; 0 for none).
+type neuronLists struct {
+	slot  []int32
+	lists []cadNeuronLists
+}
+
+// cadNeuronLists are the lists of a neuron fact: the left semi-contexts
+// filed under it in the index, and those with it holding zero-level
+// contexts.
+type cadNeuronLists struct {
+	index []cadIndexed
+	zero  []int32
+}
+
+// get returns the lists of neuron fact f, empty if it has none.
+func (t *neuronLists) get(f int64) cadNeuronLists {
+	if c := f - neuronBase; c < int64(len(t.slot)) && t.slot[c] > 0 {
+		return t.lists[t.slot[c]-1]
+	}
+	return cadNeuronLists{}
+}
+
+// add returns the lists of neuron fact f, to be added to; they move when
+// lists for another fact are added.
+func (t *neuronLists) add(f int64) *cadNeuronLists {
+	c := f - neuronBase
+	if c >= int64(len(t.slot)) {
+		t.slot = append(t.slot, make([]int32, c+1-int64(len(t.slot)))...)
+	}
+	if t.slot[c] == 0 {
+		t.lists = append(t.lists, cadNeuronLists{})
+		t.slot[c] = int32(len(t.lists))
+	}
+	return &t.lists[t.slot[c]-1]
+}
+
+// cadFullCache lists, ascending, the left semi-contexts below upTo
+// wholly present in the facts of a left semi-context.
+type cadFullCache struct {
+	lids []int32
+	upTo int32
+}
+
+// cadIndexed is a left semi-context with neuron facts as the index files
+// it: with its sensor facts, how many neuron facts it has and neuronSig of
+// them, so that most that are not wholly present are passed over without
+// reading it.
+type cadIndexed struct {
+	sensor  factMask
+	sig     uint64
+	neurons int32
+	left    int32
+}
+
+// neuronSig is a 64-bit Bloom filter of one neuron fact: a left
+// semi-context's neuron facts can all be present only if the union of
+// their signatures lies within that of the present ones.
+func neuronSig(f int64) uint64 { return 1 << (uint64(f) * 0x9e3779b97f4a7c15 >> 58) }
 
 // contextOperator is context_operator.py's ContextOperator, organised for
 // speed. The reference crosses every semi-context with the facts at every
 // step. Here, on most steps, only the left semi-contexts wholly present
-// in the facts matter, and they are found from an index on one neuron
-// fact each and the sensor facts' bit masks. Only on steps that made a
-// new zero-level context, the only steps on which new contexts and so
-// orderings can arise, are the left semi-contexts that hold zero-level
-// contexts walked too, in creation order as the reference walks them.
+// in the facts matter. They are found from an index on one neuron fact
+// each and the sensor facts' bit masks, once for each set of left facts:
+// when the left facts recur, as those of a left semi-context, the list
+// found then is kept and only the left semi-contexts made since are
+// looked at (fullCache). Their contexts whose right semi-contexts are
+// within the sensor facts are read off a bit table per sensor value
+// (cadLeft.act). Only on steps that made a new zero-level context, the
+// only steps on which new contexts and so orderings can arise, are the
+// left semi-contexts that hold zero-level contexts walked too, in creation
+// order as the reference walks them: each one's crossing with the left
+// facts is told by the positions of its facts among them (their neuron
+// facts found through lists by neuron fact), so that the crossings the
+// walk has already offered with a subset of the sensor facts are passed
+// over without hashing (crossSet). What a step finds is kept in ids
+// (semi-contexts, crossings, subsets of the sensor facts) rather than
+// maps where it is looked up again.
 type contextOperator struct {
 	maxLeft, maxContexts int
-	leftIDs, rightIDs    map[int64]int32
-	lefts                []cadLeft
-	rights               []cadRight
-	contexts             []cadContext
+	// patterns[p], for few enough bits, are the sensor facts of value p
+	// in the range's own band; act tables cover up to actMax links (32,
+	// their width; tests lower it).
+	patterns          []factMask
+	actMax            int
+	leftIDs, rightIDs idTable // semi-contexts by hash
+	lefts             []cadLeft
+	zeroLefts         []cadZeroLeft // by left semi-context
+	rights            []cadRight
+	contexts          []cadContext
 
-	// Crossing state: the left facts last crossed, how many left
-	// semi-contexts existed then, and those of them wholly present.
+	// Crossing state: the left facts last crossed and their hash, how
+	// many left semi-contexts existed then, and those of them wholly
+	// present (sorted if fullSorted). When the left facts are those of a
+	// left semi-context, full is fullCache's list for it, which grows as
+	// left semi-contexts are made; otherwise it is fullBuf.
 	left       []int64
+	leftHash   int64
+	leftLID    int32 // leftIDs' entry for leftHash, if leftLOK
+	leftLOK    bool
 	crossedN   int
 	full       []int32
-	sensorOnly map[factMask][]int32 // left semi-contexts without neuron facts, by sensor facts
-	masks      []factMask           // keys of sensorOnly in first-seen order
-	// index files each left semi-context with neuron facts under one of
-	// them, the one with the shortest list when it was made.
-	index map[int64][]int32
+	fullSorted bool
+	fullBuf    []int32
+	// fullPending is set while full was found for left facts that are no
+	// left semi-context's, until one is made of them.
+	fullPending bool
+	fullCache   []cadFullCache       // by left semi-context
+	bitmap      []uint64             // scratch for sortIDs
+	sensorOnly  map[factMask][]int32 // left semi-contexts without neuron facts, by sensor facts
+	masks       []factMask           // keys of sensorOnly in first-seen order
+	// byNeuron keeps, by neuron fact, the index, which files each left
+	// semi-context with neuron facts under one of them (the one with the
+	// shortest list when it was made), and the left semi-contexts with
+	// the fact that hold zero-level contexts.
+	byNeuron neuronLists
 	// inLeft[c] == cur marks context c as a neuron fact of op.left.
 	inLeft []uint32
 	cur    uint32
 	// zeroLevels lists, ascending, the left semi-contexts that hold a
 	// zero-level context.
-	zeroLevels []int32
+	zeroLevels  []int32
+	zeroSensors []factMask // their sensor facts
+	zeroCodes   []uint32   // and those as sensorCode gives them
 
-	active []cadActive
+	active   []cadActive
+	topCount int // the least count among the active contexts last ranked top
 	// On a step that made a new zero-level context: the left facts before
 	// it, the distinct potential contexts in order of appearance, and the
 	// hashes of those and of the zero-level context.
@@ -417,42 +663,89 @@ type contextOperator struct {
 	prevMask   factMask // sensor facts of op.left
 	potentials []cadPotential
 	seen       pairSet
+	crossings  crossSet
+	// rightCrossings caches, by right semi-context, its crossing with the
+	// sensor facts on such a step; crossingLefts and subRights remember
+	// the semi-contexts found for the crossings offered as potential new
+	// contexts.
+	rightCrossings []cadRightCrossing
+	crossingLefts  []cadCrossingLeft
+	subRights      []cadSubRight // by subset of sens, while below 64
+	slab           []int64       // where kept facts are carved from
+	scratch        []int64
 	// Per step of that kind: each zero-level left semi-context's neuron
-	// facts among the previous left facts (counted through zeroPostings)
-	// and the hashes of the semi-contexts' crossings, once worked out.
-	zeroPostings map[int64][]int32
-	zeroCount    []int32
-	leftHash     []int64
-	rightHash    []int64
-	stepStamp    []uint32 // per left semi-context: step of zeroCount
-	hashStamp    []uint32 // per left semi-context: step of leftHash
-	rightStamp   []uint32
-	step         uint32
+	// facts among the previous left facts, found through the neuron
+	// facts' zero lists (byNeuron), as a bit mask of their positions in
+	// them while there are at most posLimit (64) previous left facts,
+	// otherwise counted. Both are by left semi-context.
+	neuronPos   []uint64
+	neuronCount []int32
+	step        uint32
+	posLimit    int
 	// newContextID is the id of the zero-level context made this step, 0
 	// when none was: the reference stores False there, which compares
 	// equal to id 0.
 	newContextID int32
 }
 
-func newContextOperator(maxLeft, maxContexts int) contextOperator {
+func newContextOperator(nBits, maxLeft, maxContexts int) contextOperator {
+	var patterns []factMask
+	if 1<<nBits <= maxPatterns {
+		patterns = make([]factMask, 1<<nBits)
+		for p := range patterns {
+			for i := range nBits {
+				patterns[p].set(int64(2*i + p>>i&1))
+			}
+		}
+	}
 	return contextOperator{
+		patterns: patterns, actMax: 32,
 		maxLeft: maxLeft, maxContexts: maxContexts,
-		leftIDs: map[int64]int32{}, rightIDs: map[int64]int32{},
-		sensorOnly: map[factMask][]int32{}, index: map[int64][]int32{},
-		zeroPostings: map[int64][]int32{},
+		sensorOnly: map[factMask][]int32{}, posLimit: 64, subRights: make([]cadSubRight, 64),
 	}
 }
 
-// context finds or makes the context whose left and right facts hash to
-// lh and rh; made reports a new one. At MaxContexts it makes nothing and
-// returns ok=false for unknown contexts. The facts are left and right, or,
-// when those are nil, the crossings potential pc stands for; they are
-// copied when kept.
-func (op *contextOperator) context(lh, rh int64, zeroLevel bool, left, right []int64, pc *cadPotential) (id int32, made, ok bool) {
-	lid, lok := op.leftIDs[lh]
-	rid, rok := op.rightIDs[rh]
-	if lok && rok {
-		if c, ok := op.lefts[lid].contexts.get(rid); ok {
+// cadKey names a context by the hashes of its left and right facts, with
+// the ids of those semi-contexts where they are known to exist.
+type cadKey struct {
+	lh, rh   int64
+	lid, rid int32
+	lok, rok bool
+}
+
+// reset empties op as newContextOperator makes it, keeping the memory
+// it holds for the next run. Stamps and generations (cur, step, seen,
+// crossings, subRights) carry on, so that none of theirs is current.
+func (op *contextOperator) reset() {
+	op.leftIDs.reset()
+	op.rightIDs.reset()
+	clear(op.sensorOnly)
+	clear(op.byNeuron.slot)
+	*op = contextOperator{
+		maxLeft: op.maxLeft, maxContexts: op.maxContexts, patterns: op.patterns, actMax: op.actMax,
+		leftIDs: op.leftIDs, rightIDs: op.rightIDs,
+		lefts: op.lefts[:0], zeroLefts: op.zeroLefts[:0], rights: op.rights[:0], contexts: op.contexts[:0],
+		left: op.left[:0], fullBuf: op.fullBuf[:0], fullCache: op.fullCache[:0],
+		bitmap: op.bitmap, sensorOnly: op.sensorOnly, masks: op.masks[:0],
+		byNeuron: neuronLists{slot: op.byNeuron.slot[:0], lists: op.byNeuron.lists[:0]},
+		inLeft:   op.inLeft[:0], cur: op.cur,
+		zeroLevels: op.zeroLevels[:0], zeroSensors: op.zeroSensors[:0], zeroCodes: op.zeroCodes[:0],
+		active: op.active[:0], prevLeft: op.prevLeft[:0], potentials: op.potentials[:0],
+		seen: op.seen, crossings: op.crossings,
+		rightCrossings: op.rightCrossings[:0], crossingLefts: op.crossingLefts[:0], subRights: op.subRights,
+		slab: op.slab, scratch: op.scratch,
+		neuronPos: op.neuronPos[:0], neuronCount: op.neuronCount[:0], step: op.step, posLimit: op.posLimit,
+	}
+}
+
+// context finds or makes the context k names, filling in k's ids; made
+// reports a new one. At MaxContexts it makes nothing and returns ok=false
+// for unknown contexts. The facts are left and right, or, when those are
+// nil, the crossings potential pc stands for with sensor facts sens; they
+// are copied when kept.
+func (op *contextOperator) context(k *cadKey, zeroLevel bool, left, right []int64, pc *cadPotential, sens []int64) (id int32, made, ok bool) {
+	if k.lok && k.rok {
+		if c, ok := op.lefts[k.lid].contexts.get(k.rid); ok {
 			return c, false, true
 		}
 	}
@@ -460,38 +753,48 @@ func (op *contextOperator) context(lh, rh int64, zeroLevel bool, left, right []i
 		return 0, false, false
 	}
 	if pc != nil {
-		left, right = op.crossedFacts(pc)
+		left, right = op.crossedFacts(pc, sens)
 	}
-	if !lok {
-		lid = op.addLeft(left, lh)
+	if !k.lok {
+		k.lid, k.lok = op.addLeft(left, k.lh), true
 	}
-	if !rok {
-		rid = int32(len(op.rights))
-		op.rightIDs[rh] = rid
-		r := cadRight{facts: slices.Clone(right), size: len(right)}
+	if !k.rok {
+		k.rid, k.rok = int32(len(op.rights)), true
+		op.rightIDs.set(k.rh, k.rid)
+		r := cadRight{facts: op.keep(right)}
 		for _, f := range right {
 			r.mask.set(f)
 		}
 		op.rights = append(op.rights, r)
-		op.rightHash = append(op.rightHash, 0)
-		op.rightStamp = append(op.rightStamp, 0)
+		op.rightCrossings = append(op.rightCrossings, cadRightCrossing{})
 	}
 	id = int32(len(op.contexts))
-	l := &op.lefts[lid]
-	l.contexts.set(rid, id)
-	l.links = append(l.links, cadLink{rid, id})
-	op.contexts = append(op.contexts, cadContext{zeroLevel: zeroLevel, leftHash: lh, rightHash: rh, left: lid})
+	op.contexts = append(op.contexts, cadContext{left: k.lid, zeroLevel: zeroLevel})
+	l := &op.lefts[k.lid]
+	l.add(cadLink{rightHash: k.rh, context: id}, op.rights[k.rid].mask, k.rid, op.patterns, op.actMax, op.rights)
+	op.zeroLinksChanged(k.lid)
 	op.inLeft = append(op.inLeft, 0)
 	if zeroLevel {
-		op.markZeroLevel(lid)
+		op.markZeroLevel(k.lid)
 	}
 	return id, true, true
 }
 
+// keep returns a copy of facts, which stay unchanged, carved from a slab
+// to spare an allocation each.
+func (op *contextOperator) keep(facts []int64) []int64 {
+	if len(op.slab)+len(facts) > cap(op.slab) {
+		op.slab = make([]int64, 0, max(1024, len(facts)))
+	}
+	n := len(op.slab)
+	op.slab = append(op.slab, facts...)
+	return op.slab[n:len(op.slab):len(op.slab)]
+}
+
 func (op *contextOperator) addLeft(facts []int64, hash int64) int32 {
 	id := int32(len(op.lefts))
-	op.leftIDs[hash] = id
-	l := cadLeft{facts: slices.Clone(facts)}
+	op.leftIDs.set(hash, id)
+	l := cadLeft{facts: op.keep(facts), hash: hash}
 	best := int64(-1)
 	for _, f := range facts {
 		if f < neuronBase {
@@ -499,7 +802,8 @@ func (op *contextOperator) addLeft(facts []int64, hash int64) int32 {
 			continue
 		}
 		l.neurons++
-		if best < 0 || len(op.index[f]) < len(op.index[best]) {
+		l.sig |= neuronSig(f)
+		if best < 0 || len(op.byNeuron.get(f).index) < len(op.byNeuron.get(best).index) {
 			best = f
 		}
 	}
@@ -509,25 +813,39 @@ func (op *contextOperator) addLeft(facts []int64, hash int64) int32 {
 		}
 		op.sensorOnly[l.sensor] = append(op.sensorOnly[l.sensor], id)
 	} else {
-		op.index[best] = append(op.index[best], id)
+		nl := op.byNeuron.add(best)
+		nl.index = append(nl.index, cadIndexed{sensor: l.sensor, sig: l.sig, neurons: l.neurons, left: id})
 	}
 	op.lefts = append(op.lefts, l)
-	op.zeroCount = append(op.zeroCount, 0)
-	op.leftHash = append(op.leftHash, 0)
-	op.stepStamp = append(op.stepStamp, 0)
-	op.hashStamp = append(op.hashStamp, 0)
+	op.zeroLefts = append(op.zeroLefts, cadZeroLeft{sensor: l.sensor})
+	op.fullCache = append(op.fullCache, cadFullCache{})
+	if op.fullPending && hash == op.leftHash && slices.Equal(facts, op.left) {
+		// The left facts last crossed, as the zero-level context's left
+		// semi-context: what was found wholly present in them is its
+		// cache.
+		op.sortIDs(op.full)
+		op.fullCache[id] = cadFullCache{lids: slices.Clone(op.full), upTo: int32(op.crossedN)}
+		op.full, op.fullSorted, op.fullPending = op.fullCache[id].lids, true, false
+	}
+	op.neuronPos = append(op.neuronPos, 0)
+	op.neuronCount = append(op.neuronCount, 0)
 	return id
 }
 
-// markZeroLevel counts a zero-level context in left semi-context lid.
+// markZeroLevel counts a zero-level context in left semi-context lid,
+// whose cadContext is marked already.
 func (op *contextOperator) markZeroLevel(lid int32) {
 	l := &op.lefts[lid]
 	l.zeroLevel++
+	op.zeroLinksChanged(lid)
 	if l.zeroLevel == 1 {
 		i, _ := slices.BinarySearch(op.zeroLevels, lid)
 		op.zeroLevels = slices.Insert(op.zeroLevels, i, lid)
-		for _, f := range l.facts[len(l.facts)-l.neurons:] {
-			op.zeroPostings[f] = append(op.zeroPostings[f], lid)
+		op.zeroSensors = slices.Insert(op.zeroSensors, i, l.sensor)
+		op.zeroCodes = slices.Insert(op.zeroCodes, i, sensorCode(l.sensor))
+		for _, f := range l.facts[len(l.facts)-int(l.neurons):] {
+			nl := op.byNeuron.add(f)
+			nl.zero = append(nl.zero, lid)
 		}
 	}
 }
@@ -535,7 +853,7 @@ func (op *contextOperator) markZeroLevel(lid int32) {
 // neuronsPresent reports whether every neuron fact of l is among the left
 // facts last crossed.
 func (op *contextOperator) neuronsPresent(l *cadLeft) bool {
-	for _, f := range l.facts[len(l.facts)-l.neurons:] {
+	for _, f := range l.facts[len(l.facts)-int(l.neurons):] {
 		if op.inLeft[f-neuronBase] != op.cur {
 			return false
 		}
@@ -545,9 +863,12 @@ func (op *contextOperator) neuronsPresent(l *cadLeft) bool {
 
 // zeroLevel is getContextByFacts for the one zero-level context of a step:
 // it reports whether the context is new, and marks an old one zero-level.
-func (op *contextOperator) zeroLevel(left, right []int64) bool {
-	lh, rh := pyTupleHash(left), pyTupleHash(right)
-	id, made, ok := op.context(lh, rh, true, left, right, nil)
+func (op *contextOperator) zeroLevel(left []int64, lh int64, right []int64) bool {
+	rh := pyTupleHash(right)
+	// crossLeft looked the left semi-context up.
+	k := cadKey{lh: lh, rh: rh, lid: op.leftLID, lok: op.leftLOK}
+	k.rid, k.rok = op.rightIDs.get(rh)
+	id, made, ok := op.context(&k, true, left, right, nil, nil)
 	if made {
 		op.seen.reset()
 		op.seen.add(lh, rh)
@@ -577,126 +898,472 @@ func (op *contextOperator) crossRight(sens []int64, sensMask factMask, newContex
 	if newContext {
 		numSelected = op.crossRightAll(sens, sensMask)
 	} else {
+		pat, skipLeft := op.sensPattern(sens), op.leftOf(op.newContextID)
+		active := op.active
 		for _, lid := range op.full {
-			for _, link := range op.lefts[lid].links {
-				if link.context == op.newContextID {
-					continue
-				}
-				numSelected++
-				r := &op.rights[link.right]
-				if r.mask.subsetOf(sensMask) {
-					op.activate(link.context)
-				}
-			}
+			var n int
+			active, n = op.activateFull(lid, sensMask, pat, skipLeft, active)
+			numSelected += n
 		}
+		op.active = active
 	}
 	op.newContextID = 0
 	return numSelected
 }
 
-func (op *contextOperator) activate(id int32) {
-	c := &op.contexts[id]
-	c.activations++
-	op.active = append(op.active, cadActive{id: id, count: c.activations, leftHash: c.leftHash, rightHash: c.rightHash})
-}
-
 // crossRightAll is the reference's walk over every left semi-context
-// crossed last step, in creation order and each one's contexts in CPython
-// dict order, as it runs on a step that made a new zero-level context.
+// crossed last step, in creation order and each one's zero-level contexts
+// in CPython dict order, the order in which it offers potential contexts,
+// as it runs on a step that made a new zero-level context. (Activations
+// are counted in any order: their ranking does not depend on it.)
 func (op *contextOperator) crossRightAll(sens []int64, sensMask factMask) (numSelected int) {
 	leftMask := op.prevMask
 	op.step++
-	for _, f := range op.left {
-		for _, lid := range op.zeroPostings[f] {
-			if op.stepStamp[lid] != op.step {
-				op.stepStamp[lid], op.zeroCount[lid] = op.step, 0
+	byPos := len(op.left) <= op.posLimit
+	op.crossings.reset()
+	neuronPos, neuronCount := op.neuronPos, op.neuronCount
+	for _, lid := range op.zeroLevels {
+		neuronPos[lid] = 0
+	}
+	if !byPos {
+		for _, lid := range op.zeroLevels {
+			neuronCount[lid] = 0
+		}
+	}
+	for p := len(sens); p < len(op.left); p++ {
+		ids := op.byNeuron.get(op.left[p]).zero
+		if !byPos {
+			for _, lid := range ids {
+				neuronCount[lid]++
 			}
-			op.zeroCount[lid]++
+			continue
+		}
+		bit := uint64(1) << p
+		for _, lid := range ids {
+			neuronPos[lid] |= bit
 		}
 	}
 	// Only wholly present left semi-contexts and those holding zero-level
 	// contexts can do anything; walk them in creation order.
-	slices.Sort(op.full)
-	for i, j := 0, 0; i < len(op.full) || j < len(op.zeroLevels); {
-		var lid int32
-		isFull := false
-		switch {
-		case j == len(op.zeroLevels) || (i < len(op.full) && op.full[i] < op.zeroLevels[j]):
-			lid, isFull = op.full[i], true
-			i++
-		case i == len(op.full) || op.zeroLevels[j] < op.full[i]:
-			lid = op.zeroLevels[j]
-			j++
-		default:
-			lid, isFull = op.full[i], true
-			i++
-			j++
-		}
+	if !op.fullSorted {
+		op.sortIDs(op.full)
+	}
+	pat, skipLeft := op.sensPattern(sens), op.leftOf(op.newContextID)
+	// The left facts' sensor facts as sensorCode numbers values.
+	prevCode := sensorCode(leftMask)
+	prevOK, prevVal := prevCode&codeOK != 0 && uint8(prevCode) == 1<<len(sens)-1, uint8(prevCode>>8)
+	full := op.full
+	for j, lid := range op.zeroLevels {
 		if int(lid) >= op.crossedN {
 			break
 		}
-		l := &op.lefts[lid]
-		matched := len(l.facts)
-		if !isFull {
-			// A partly present one matters only with at most maxLeft
-			// facts present.
-			matched = l.sensor.common(leftMask)
-			if op.stepStamp[lid] == op.step {
-				matched += int(op.zeroCount[lid])
-			}
-			if matched == 0 || matched > op.maxLeft {
-				continue
-			}
+		isFull := false
+		for len(full) > 0 && full[0] <= lid {
+			isFull = full[0] == lid
+			numSelected += op.crossFull(full[0], sens, sensMask, pat, skipLeft)
+			full = full[1:]
 		}
-		for k, right := range l.contexts.keys {
-			context := l.contexts.vals[k]
-			if right < 0 || context == op.newContextID {
-				continue
-			}
-			c := &op.contexts[context]
-			r := &op.rights[right]
-			rMatched := r.mask.common(sensMask)
-			switch {
-			case isFull:
-				numSelected++
-				if rMatched == 0 {
-					continue
-				}
-				if rMatched == r.size {
-					op.activate(context)
-				} else if c.zeroLevel && matched <= op.maxLeft {
-					op.potential(lid, right, matched, rMatched, sensMask)
-				}
-			case c.zeroLevel && rMatched > 0 && matched <= op.maxLeft:
-				op.potential(lid, right, matched, rMatched, sensMask)
-			}
+		if isFull {
+			continue
 		}
+		// One partly present matters only with at most maxLeft facts
+		// present. Its sensor facts present are those that agree with
+		// the left facts' on their pair, or, outside the range's own band,
+		// found by their masks.
+		var pos uint64
+		if code := op.zeroCodes[j]; prevOK && code&codeOK != 0 {
+			pos = uint64(^(uint8(code>>8) ^ prevVal) & uint8(code))
+		} else {
+			pos = sensBits(op.zeroSensors[j].and(leftMask), op.left[0])
+		}
+		matched := bits.OnesCount64(pos) + bits.OnesCount64(neuronPos[lid])
+		if !byPos {
+			matched += int(neuronCount[lid])
+		}
+		if uint(matched-1) < uint(op.maxLeft) {
+			op.crossPartial(lid, matched, pos|neuronPos[lid], sens, sensMask, byPos)
+		}
+	}
+	for _, lid := range full {
+		numSelected += op.crossFull(lid, sens, sensMask, pat, skipLeft)
 	}
 	return numSelected
 }
 
-// cadPotential is a potential new context: the crossings of left
-// semi-context left with the previous left facts and of right semi-context
-// right with the sensor facts, and their hashes.
-type cadPotential struct {
-	lh, rh      int64
-	left, right int32
-	sens        factMask
+// crossFull is crossRightAll's walk over the contexts of left
+// semi-context lid, wholly present: it activates those whose right
+// semi-context is present, offers the crossings of the zero-level ones
+// partly present as potential contexts, and returns how many it selected.
+func (op *contextOperator) crossFull(lid int32, sens []int64, sensMask factMask, pat int, skipLeft int32) (numSelected int) {
+	op.active, numSelected = op.activateFull(lid, sensMask, pat, skipLeft, op.active)
+	l := &op.lefts[lid]
+	if l.zeroLevel == 0 || len(l.facts) > op.maxLeft {
+		return numSelected
+	}
+	z := &op.zeroLefts[lid]
+	var offered uint64 // the subsets of sens offered with l so far
+	for i := -1; i < len(z.more); i++ {
+		k := &z.first
+		if i >= 0 {
+			k = &z.more[i]
+		}
+		common := k.mask.and(sensMask)
+		if k.context == op.newContextID || common.empty() || common == k.mask {
+			continue
+		}
+		rc := op.rightCrossing(k.right, common, sens)
+		if rc.sub < 64 {
+			if offered&(1<<rc.sub) != 0 {
+				continue
+			}
+			offered |= 1 << rc.sub
+		}
+		op.potential(l.hash, -1, rc, lid)
+	}
+	return numSelected
 }
 
-// crossedFacts returns the facts of the crossings pc stands for. It must
-// run while op.inLeft and op.prevMask describe the left facts crossed.
-func (op *contextOperator) crossedFacts(pc *cadPotential) (left, right []int64) {
-	for _, f := range op.lefts[pc.left].facts {
+// activateFull activates, appending them to active, the contexts of left
+// semi-context lid, wholly present, whose right semi-contexts are within
+// sensMask, leaving out op.newContextID, which is in skipLeft; it returns
+// active and how many contexts it selected. pat is sensPattern.
+func (op *contextOperator) activateFull(lid int32, sensMask factMask, pat int, skipLeft int32, active []cadActive) ([]cadActive, int) {
+	l := &op.lefts[lid]
+	links, lh, skip := l.links, l.hash, op.newContextID
+	n := len(links)
+	if lid == skipLeft {
+		n--
+	}
+	if pat >= 0 && l.actOK {
+		for m := l.act[pat]; m != 0; m &= m - 1 {
+			k := &links[bits.TrailingZeros32(m)]
+			if k.context != skip {
+				k.activate()
+				active = append(active, cadActive{id: k.context, count: int(k.activations), leftHash: lh, rightHash: k.rightHash})
+			}
+		}
+		return active, n
+	}
+	if l.masks != nil {
+		for i := range links {
+			if k := &links[i]; k.context != skip && l.masks[i].subsetOf(sensMask) {
+				k.activate()
+				active = append(active, cadActive{id: k.context, count: int(k.activations), leftHash: lh, rightHash: k.rightHash})
+			}
+		}
+		return active, n
+	}
+	// act covers the sensor facts in the range's own band only: these lie
+	// beyond it. The right semi-contexts are found through contexts, the
+	// links by id, in which order they were made.
+	vals := l.contexts.vals()
+	for s, r := range l.contexts.keys {
+		if id := vals[s]; r >= 0 && id != skip && op.rights[r].mask.subsetOf(sensMask) {
+			i, _ := slices.BinarySearchFunc(links, id, func(k cadLink, id int32) int { return int(k.context - id) })
+			k := &links[i]
+			k.activate()
+			active = append(active, cadActive{id: k.context, count: int(k.activations), leftHash: lh, rightHash: k.rightHash})
+		}
+	}
+	return active, n
+}
+
+// leftOf returns the left semi-context of context id, −1 if there is no
+// such context.
+func (op *contextOperator) leftOf(id int32) int32 {
+	if int(id) < len(op.contexts) {
+		return op.contexts[id].left
+	}
+	return -1
+}
+
+// sensPattern returns, for sensor facts sens in the range's own band,
+// their value (bit i the bit of the i-th fact), which indexes the act
+// tables; otherwise, or without the tables, −1.
+func (op *contextOperator) sensPattern(sens []int64) int {
+	if op.patterns == nil || sens[0] > 1 {
+		return -1
+	}
+	p := 0
+	for i, f := range sens {
+		p |= int(f&1) << i
+	}
+	return p
+}
+
+// crossPartial is crossRightAll's walk over the zero-level contexts of
+// left semi-context lid, of which matched facts are present (its sensor
+// facts present, and its neuron facts at neuronPos): it offers the
+// crossings of those whose right semi-context is partly present as
+// potential contexts. With byPos, left semi-contexts whose crossings with
+// the left facts are the same share what was offered; otherwise lid
+// keeps its own account.
+func (op *contextOperator) crossPartial(lid int32, matched int, pos uint64, sens []int64, sensMask factMask, byPos bool) {
+	var own crossEntry
+	e := &own
+	if byPos {
+		// crossSet.find's first probe, by hand: the compiler does not
+		// inline it.
+		cs := &op.crossings
+		if len(cs.entries) > 0 {
+			e = &cs.entries[pos*0x9e3779b97f4a7c15>>cs.shift]
+		}
+		if len(cs.entries) == 0 || e.gen != cs.cur || e.pos != pos {
+			e = cs.find(pos)
+		}
+	}
+	z := &op.zeroLefts[lid]
+	for i := -1; i < len(z.more); i++ {
+		k := &z.first
+		if i >= 0 {
+			k = &z.more[i]
+		}
+		common := k.mask.and(sensMask)
+		if common.empty() || k.context == op.newContextID {
+			continue
+		}
+		rc := op.rightCrossing(k.right, common, sens)
+		if rc.sub < 64 {
+			if e.offered&(1<<rc.sub) != 0 {
+				continue
+			}
+			e.offered |= 1 << rc.sub
+		}
+		if !e.hashed {
+			e.lh, e.hashed = op.crossingHash(lid, matched, e.pos, byPos), true
+			e.crossing = int32(len(op.crossingLefts))
+			op.crossingLefts = append(op.crossingLefts, cadCrossingLeft{})
+		}
+		op.potential(e.lh, e.crossing, rc, lid)
+	}
+}
+
+// crossSet maps the crossings of left semi-contexts with the left facts,
+// by the positions of their facts among the left facts, to their hashes
+// and the subsets of sens offered with them this step. It is emptied in
+// O(1) by a new generation.
+type crossSet struct {
+	entries []crossEntry
+	shift   uint // 64 − log2(len(entries)): a hash's top bits index it
+	cur     uint32
+	n       int
+}
+
+// crossEntry is a crossing: its positions, which subsets of sens (as
+// rightCrossing numbers them, below 64) were offered with it, and its hash
+// once worked out.
+type crossEntry struct {
+	pos, offered uint64
+	lh           int64
+	gen          uint32
+	crossing     int32 // in op.crossingLefts, once hashed
+	hashed       bool
+}
+
+func (s *crossSet) reset() {
+	s.cur++
+	s.n = 0
+	if s.cur == 0 { // wrapped: forget every generation
+		clear(s.entries)
+		s.cur = 1
+	}
+}
+
+// find returns the entry of pos, adding an empty one if there is none.
+// The entry stays put until the next find. Its first probe is
+// crossPartial's, by hand.
+func (s *crossSet) find(pos uint64) *crossEntry {
+	if 2*(s.n+1) > len(s.entries) {
+		s.grow()
+	}
+	mask := uint64(len(s.entries) - 1)
+	for i := pos * 0x9e3779b97f4a7c15 >> s.shift; ; i = (i + 1) & mask {
+		e := &s.entries[i]
+		if e.gen != s.cur {
+			*e = crossEntry{pos: pos, gen: s.cur}
+			s.n++
+			return e
+		}
+		if e.pos == pos {
+			return e
+		}
+	}
+}
+
+func (s *crossSet) grow() {
+	old, cur := s.entries, s.cur
+	s.entries, s.cur, s.n = make([]crossEntry, max(64, 2*len(old))), 1, 0
+	s.shift = uint(64 - bits.TrailingZeros(uint(len(s.entries))))
+	for _, e := range old {
+		if e.gen == cur {
+			n := s.find(e.pos)
+			*n = e
+			n.gen = 1
+		}
+	}
+}
+
+// cadRightCrossing is the crossing of a right semi-context with the
+// sensor facts of the step numbered step: which of them (as bits by index)
+// it holds, and its hash.
+type cadRightCrossing struct {
+	step uint32
+	sub  uint32
+	rh   int64
+}
+
+// rightCrossing returns the crossing of right semi-context rid, whose
+// facts among sens are common, with sens, worked out once a step.
+func (op *contextOperator) rightCrossing(rid int32, common factMask, sens []int64) *cadRightCrossing {
+	if rc := &op.rightCrossings[rid]; rc.step == op.step {
+		return rc
+	}
+	return op.newRightCrossing(rid, common, sens)
+}
+
+func (op *contextOperator) newRightCrossing(rid int32, common factMask, sens []int64) *cadRightCrossing {
+	rc := &op.rightCrossings[rid]
+	sub := sensBits(common, sens[0])
+	h := newTupleHasher(bits.OnesCount64(sub))
+	for b := sub; b != 0; b &= b - 1 {
+		h.add(sens[bits.TrailingZeros64(b)])
+	}
+	*rc = cadRightCrossing{step: op.step, sub: uint32(sub), rh: h.sum()}
+	return rc
+}
+
+// pairBits[x] is sensBits of the facts x of the first four pairs.
+var pairBits = func() (t [256]uint8) {
+	for x := range t {
+		for i := range 4 {
+			if x>>(2*i)&3 != 0 {
+				t[x] |= 1 << i
+			}
+		}
+	}
+	return t
+}()
+
+// sensBits returns which of the sensor facts of one value, the first of
+// which is first, are in m, a subset of them, as bits by index: fact
+// first&^1 + 2i + bit is index i.
+func sensBits(m factMask, first int64) uint64 {
+	if first < 2 && m.hi == 0 && m.lo < uint64(len(pairBits)) {
+		return uint64(pairBits[m.lo])
+	}
+	return gatherPairs(m.shr(uint(first &^ 1)))
+}
+
+// gatherPairs makes bit 2i (or 2i+1) of x bit i.
+func gatherPairs(x uint64) uint64 {
+	x = (x | x>>1) & 0x5555555555555555
+	x = (x | x>>1) & 0x3333333333333333
+	x = (x | x>>2) & 0x0f0f0f0f0f0f0f0f
+	x = (x | x>>4) & 0x00ff00ff00ff00ff
+	x = (x | x>>8) & 0x0000ffff0000ffff
+	return (x | x>>16) & 0x00000000ffffffff
+}
+
+// potential records the crossing (hash lh, index crossing in
+// op.crossingLefts or −1) of left semi-context lid with the left facts
+// and crossing rc of a right semi-context with the sensor facts as a
+// potential new context, unless it was seen this step. The walks leave
+// out repeats they can tell from the subsets.
+func (op *contextOperator) potential(lh int64, crossing int32, rc *cadRightCrossing, lid int32) {
+	if rh := rc.rh; op.seen.add(lh, rh) {
+		op.potentials = append(op.potentials, cadPotential{lh: lh, rh: rh, left: lid, sub: rc.sub, crossing: crossing})
+	}
+}
+
+// codeOK marks a sensorCode.
+const codeOK = 1 << 16
+
+// sensorCode codes sensor facts of the range's own band, up to eight
+// pairs: bit i marks pair i (facts 2i and 2i+1) as holding one, bit 8+i
+// is its value; codeOK is set. Facts of another band, or beyond, give 0.
+func sensorCode(m factMask) uint32 {
+	if m.hi != 0 || m.lo >= 1<<16 {
+		return 0
+	}
+	code := uint32(codeOK)
+	for i := range 8 {
+		switch m.lo >> (2 * i) & 3 {
+		case 1:
+			code |= 1 << i
+		case 2:
+			code |= 1<<i | 1<<(8+i)
+		case 3:
+			return 0 // both facts of a pair: not one value's
+		}
+	}
+	return code
+}
+
+// crossingHash returns the hash of the crossing of left semi-context lid,
+// not wholly present, with the left facts last crossed, of which matched
+// are in it. With byPos they are the left facts at positions pos;
+// otherwise lid's facts are looked up.
+func (op *contextOperator) crossingHash(lid int32, matched int, pos uint64, byPos bool) int64 {
+	h := newTupleHasher(matched)
+	if !byPos {
+		for _, f := range op.lefts[lid].facts {
+			if op.present(f) {
+				h.add(f)
+			}
+		}
+		return h.sum()
+	}
+	for ; pos != 0; pos &= pos - 1 {
+		h.add(op.left[bits.TrailingZeros64(pos)])
+	}
+	return h.sum()
+}
+
+// cadPotential is a potential new context: the crossings of left
+// semi-context left with the previous left facts and of a right
+// semi-context with the sensor facts, those of them in sub (as bits by
+// index), and their hashes. crossing indexes op.crossingLefts, or is −1
+// when left is wholly present and so is its own crossing.
+type cadPotential struct {
+	lh, rh   int64
+	left     int32
+	sub      uint32
+	crossing int32
+}
+
+// cadCrossingLeft is the left semi-context of a crossing, once found.
+type cadCrossingLeft struct {
+	lid int32
+	ok  bool
+}
+
+// cadSubRight is the right semi-context of the facts of sens in a subset,
+// found on the step numbered step.
+type cadSubRight struct {
+	step uint32
+	rid  int32
+}
+
+// crossedFacts returns the facts of the crossings pc stands for, sens
+// being the sensor facts, in scratch space that the next call reuses. It
+// must run while op.inLeft and op.prevMask describe the left facts
+// crossed.
+func (op *contextOperator) crossedFacts(pc *cadPotential, sens []int64) (left, right []int64) {
+	facts := op.lefts[pc.left].facts
+	if cap(op.scratch) < len(facts)+len(sens) {
+		op.scratch = make([]int64, 0, 2*(len(facts)+len(sens)))
+	}
+	left = op.scratch[:0]
+	for _, f := range facts {
 		if op.present(f) {
 			left = append(left, f)
 		}
 	}
-	for _, f := range op.rights[pc.right].facts {
-		if pc.sens.has(f) {
-			right = append(right, f)
-		}
+	right = left[len(left):]
+	for b := uint64(pc.sub); b != 0; b &= b - 1 {
+		right = append(right, sens[bits.TrailingZeros64(b)])
 	}
+	op.scratch = left[:0]
 	return left, right
 }
 
@@ -708,34 +1375,62 @@ func (op *contextOperator) present(f int64) bool {
 	return op.inLeft[f-neuronBase] == op.cur
 }
 
-// potential records the crossing of left semi-context lid (matched facts
-// present) with the left facts and of right semi-context rid (rMatched
-// facts present) with the sensor facts as a potential new context,
-// unless it was seen this step.
-func (op *contextOperator) potential(lid, rid int32, matched, rMatched int, sensMask factMask) {
-	if op.hashStamp[lid] != op.step {
-		h := newTupleHasher(matched)
-		for _, f := range op.lefts[lid].facts {
-			if op.present(f) {
-				h.add(f)
+// idTable maps hashes to ids (non-negative), by open addressing.
+type idTable struct {
+	keys []int64
+	ids  []int32 // −1 marks an empty slot
+	n    int
+}
+
+// reset empties t, keeping its slots.
+func (t *idTable) reset() {
+	for i := range t.ids {
+		t.ids[i] = -1
+	}
+	t.n = 0
+}
+
+func (t *idTable) get(key int64) (int32, bool) {
+	if t.n == 0 {
+		return 0, false
+	}
+	mask := uint64(len(t.keys) - 1)
+	for i := idSlot(key, mask); ; i = (i + 1) & mask {
+		if t.ids[i] < 0 {
+			return 0, false
+		}
+		if t.keys[i] == key {
+			return t.ids[i], true
+		}
+	}
+}
+
+// set adds a key that is not present.
+func (t *idTable) set(key int64, id int32) {
+	if 2*(t.n+1) > len(t.keys) {
+		old, oldIDs := t.keys, t.ids
+		t.keys, t.ids, t.n = make([]int64, max(64, 2*len(old))), make([]int32, max(64, 2*len(old))), 0
+		for i := range t.ids {
+			t.ids[i] = -1
+		}
+		for i, k := range old {
+			if oldIDs[i] >= 0 {
+				t.set(k, oldIDs[i])
 			}
 		}
-		op.hashStamp[lid], op.leftHash[lid] = op.step, h.sum()
 	}
-	lh := op.leftHash[lid]
-	if op.rightStamp[rid] != op.step {
-		h := newTupleHasher(rMatched)
-		for _, f := range op.rights[rid].facts {
-			if sensMask.has(f) {
-				h.add(f)
-			}
-		}
-		op.rightStamp[rid], op.rightHash[rid] = op.step, h.sum()
+	mask := uint64(len(t.keys) - 1)
+	i := idSlot(key, mask)
+	for t.ids[i] >= 0 {
+		i = (i + 1) & mask
 	}
-	rh := op.rightHash[rid]
-	if op.seen.add(lh, rh) {
-		op.potentials = append(op.potentials, cadPotential{lh: lh, rh: rh, left: lid, right: rid, sens: sensMask})
-	}
+	t.keys[i], t.ids[i] = key, id
+	t.n++
+}
+
+func idSlot(key int64, mask uint64) uint64 {
+	h := uint64(key) * 0x9e3779b97f4a7c15
+	return (h ^ h>>29) & mask
 }
 
 // pairSet is a set of hash pairs, emptied in O(1) by a new generation.
@@ -787,32 +1482,133 @@ func (s *pairSet) grow() {
 func (op *contextOperator) crossLeft(sens []int64, sensMask factMask) (numNew int) {
 	for i := range op.potentials {
 		pc := &op.potentials[i]
-		if _, made, _ := op.context(pc.lh, pc.rh, false, nil, nil, pc); made {
+		// The left semi-context is pc's own when wholly present, or the
+		// one last found for its crossing; the right one is the one last
+		// found for its subset of sens.
+		k := cadKey{lh: pc.lh, rh: pc.rh}
+		var cl *cadCrossingLeft
+		if pc.crossing < 0 {
+			k.lid, k.lok = pc.left, true
+		} else if cl = &op.crossingLefts[pc.crossing]; cl.ok {
+			k.lid, k.lok = cl.lid, true
+		} else {
+			k.lid, k.lok = op.leftIDs.get(k.lh)
+		}
+		var sr *cadSubRight
+		if pc.sub < uint32(len(op.subRights)) {
+			if sr = &op.subRights[pc.sub]; sr.step == op.step {
+				k.rid, k.rok = sr.rid, true
+			}
+		}
+		if !k.rok {
+			k.rid, k.rok = op.rightIDs.get(k.rh)
+		}
+		if _, made, _ := op.context(&k, false, nil, nil, pc, sens); made {
 			numNew++
+		}
+		if cl != nil && k.lok {
+			cl.lid, cl.ok = k.lid, true
+		}
+		if sr != nil && k.rok {
+			sr.step, sr.rid = op.step, k.rid
 		}
 	}
 	op.potentials = op.potentials[:0]
+	op.crossingLefts = op.crossingLefts[:0]
 	op.crossedN = len(op.lefts)
-	op.full = op.full[:0]
-	for _, m := range op.masks {
-		if m.subsetOf(sensMask) {
-			op.full = append(op.full, op.sensorOnly[m]...)
-		}
-	}
 	op.cur++
 	op.prevMask = sensMask
 	neurons := op.left[len(sens):]
+	var sig uint64
 	for _, f := range neurons {
 		op.inLeft[f-neuronBase] = op.cur
+		sig |= neuronSig(f)
+	}
+	op.leftHash = pyTupleHash(op.left)
+	op.fullPending = false
+	lid, ok := op.leftIDs.get(op.leftHash)
+	op.leftLID, op.leftLOK = lid, ok
+	if !ok || !slices.Equal(op.lefts[lid].facts, op.left) {
+		op.full = op.findFull(op.fullBuf[:0], 0, sensMask, neurons, sig)
+		op.fullBuf, op.fullSorted, op.fullPending = op.full, false, true
+		return numNew
+	}
+	// The left facts are those of left semi-context lid, as they were
+	// last time it was crossed, and the left semi-contexts wholly present
+	// are those found then and, of those made since, the ones found now.
+	c := &op.fullCache[lid]
+	switch n := len(c.lids); {
+	case int(c.upTo) == op.crossedN:
+	case op.crossedN-int(c.upTo) <= 4*len(neurons):
+		// Few were made: look at each.
+		for id := c.upTo; int(id) < op.crossedN; id++ {
+			if l := &op.lefts[id]; l.sensor.subsetOf(sensMask) && l.sig&^sig == 0 && op.neuronsPresent(l) {
+				c.lids = append(c.lids, id)
+			}
+		}
+	default:
+		c.lids = op.findFull(c.lids, c.upTo, sensMask, neurons, sig)
+		op.sortIDs(c.lids[n:])
+	}
+	c.upTo = int32(op.crossedN)
+	op.full, op.fullSorted = c.lids, true
+	return numNew
+}
+
+// sortIDs sorts ids, distinct left semi-contexts below op.crossedN, by
+// setting their bits in a bitmap and reading them back in order.
+func (op *contextOperator) sortIDs(ids []int32) {
+	if len(ids) < 16 {
+		slices.Sort(ids)
+		return
+	}
+	words := (op.crossedN + 63) / 64
+	if len(op.bitmap) < words {
+		op.bitmap = make([]uint64, 2*words)
+	}
+	bm := op.bitmap[:words]
+	for _, id := range ids {
+		bm[id>>6] |= 1 << (id & 63)
+	}
+	i := 0
+	for w, x := range bm {
+		for ; x != 0; x &= x - 1 {
+			ids[i] = int32(w<<6 + bits.TrailingZeros64(x))
+			i++
+		}
+		bm[w] = 0
+	}
+}
+
+// findFull appends to dst the left semi-contexts from id from on that are
+// wholly present in op.left, whose neuron facts (marked in op.inLeft) are
+// neurons and have signature sig, and whose sensor facts are sensMask.
+func (op *contextOperator) findFull(dst []int32, from int32, sensMask factMask, neurons []int64, sig uint64) []int32 {
+	for _, m := range op.masks {
+		if m.subsetOf(sensMask) {
+			ids := op.sensorOnly[m]
+			if from > 0 {
+				i, _ := slices.BinarySearch(ids, from)
+				ids = ids[i:]
+			}
+			dst = append(dst, ids...)
+		}
 	}
 	for _, f := range neurons {
-		for _, lid := range op.index[f] {
-			if l := &op.lefts[lid]; l.sensor.subsetOf(sensMask) && op.neuronsPresent(l) {
-				op.full = append(op.full, lid)
+		es := op.byNeuron.get(f).index
+		if from > 0 {
+			i, _ := slices.BinarySearchFunc(es, from, func(e cadIndexed, id int32) int { return int(e.left - id) })
+			es = es[i:]
+		}
+		for _, e := range es {
+			// f is present: with one neuron fact, e is wholly present
+			// if its sensor facts are.
+			if e.sensor.subsetOf(sensMask) && e.sig&^sig == 0 && (e.neurons == 1 || op.neuronsPresent(&op.lefts[e.left])) {
+				dst = append(dst, e.left)
 			}
 		}
 	}
-	return numNew
+	return dst
 }
 
 // pyIntDict is a CPython 2.7 dict from small non-negative ints to ints,
@@ -821,9 +1617,14 @@ func (op *contextOperator) crossLeft(sens []int64, sensMask factMask) (numNew in
 // at two-thirds full), so that walking keys in slot order visits entries
 // in the order the reference's iteritems() does.
 type pyIntDict struct {
-	keys, vals []int32 // by slot; key −1 marks an empty slot
-	used       int
+	// keys are by slot, −1 marking an empty slot; the values follow them
+	// in the same allocation, up to cap(keys) (vals).
+	keys []int32
+	used int32
 }
+
+// vals returns the values by slot.
+func (d *pyIntDict) vals() []int32 { return d.keys[len(d.keys):cap(d.keys)] }
 
 const pyDictMinSize = 8
 
@@ -847,22 +1648,31 @@ func (d *pyIntDict) get(key int32) (int32, bool) {
 		return 0, false
 	}
 	s := d.slot(key)
-	return d.vals[s], d.keys[s] == key
+	return d.vals()[s], d.keys[s] == key
 }
 
-// set inserts a key that is not present.
-func (d *pyIntDict) set(key, val int32) {
+// set inserts a key that is not present and returns its slot, unless
+// the table was resized, which moves every key.
+func (d *pyIntDict) set(key, val int32) (slot int, resized bool) {
 	if d.keys == nil {
-		d.keys, d.vals = make([]int32, pyDictMinSize), make([]int32, pyDictMinSize)
-		for i := range d.keys {
-			d.keys[i] = -1
-		}
+		d.alloc(pyDictMinSize)
 	}
 	s := d.slot(key)
-	d.keys[s], d.vals[s] = key, val
+	d.keys[s], d.vals()[s] = key, val
 	d.used++
-	if d.used*3 >= len(d.keys)*2 {
-		d.resize(4 * d.used)
+	if int(d.used)*3 >= len(d.keys)*2 {
+		d.resize(4 * int(d.used))
+		return 0, true
+	}
+	return s, false
+}
+
+// alloc makes an empty table of size slots, keys and values in one
+// allocation.
+func (d *pyIntDict) alloc(size int) {
+	d.keys = make([]int32, size, 2*size)
+	for i := range d.keys {
+		d.keys[i] = -1
 	}
 }
 
@@ -873,15 +1683,13 @@ func (d *pyIntDict) resize(minUsed int) {
 	for size <= minUsed {
 		size <<= 1
 	}
-	oldKeys, oldVals := d.keys, d.vals
-	d.keys, d.vals = make([]int32, size), make([]int32, size)
-	for i := range d.keys {
-		d.keys[i] = -1
-	}
+	oldKeys, oldVals := d.keys, d.vals()
+	d.alloc(size)
+	vals := d.vals()
 	for i, k := range oldKeys {
 		if k >= 0 {
 			s := d.slot(k)
-			d.keys[s], d.vals[s] = k, oldVals[i]
+			d.keys[s], vals[s] = k, oldVals[i]
 		}
 	}
 }

@@ -11,56 +11,88 @@ import (
 )
 
 // nabDir is the NAB corpus shared beside the repository; the benchmarks
-// skip without it.
+// and TestNABScoresUnchanged skip without it.
 const nabDir = "../../shared/data/nab"
 
 var nabCorpus = sync.OnceValues(func() (*nab.Corpus, error) { return nab.LoadCorpus(nabDir) })
 
-// benchNAB runs the named detector over the whole NAB corpus (365,558
-// points, fresh state per file) once per iteration and reports the time
-// per corpus and per point. hints gives each detector what NAB's runner
-// gives its own: the file's range and probationary length.
-func benchNAB(b *testing.B, name string, hints bool) {
+// loadNAB returns the shared NAB corpus or skips tb.
+func loadNAB(tb testing.TB) *nab.Corpus {
+	tb.Helper()
 	c, err := nabCorpus()
 	if err != nil {
-		b.Skipf("NAB corpus: %v", err)
+		tb.Skipf("NAB corpus: %v", err)
 	}
-	p := detect.DefaultPointParams()
-	b.ReportAllocs()
-	b.ResetTimer()
-	sink := 0.0
-	for b.Loop() {
-		for _, f := range c.Files {
-			if hints {
-				p.Hints = detect.Hints{
-					Min: slices.Min(f.Values), Max: slices.Max(f.Values), HasRange: true,
-					Learn: int(math.Floor(0.15 * float64(f.Len()))),
-				}
-			}
-			d, err := detect.NewPointDetector(name, p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for i, t := range f.Timestamps {
-				sink += d.Observe(t, f.Values[i])
-			}
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(c.Rows()), "ns/point")
-	_ = sink
+	return c
 }
 
-func BenchmarkNABGaussian(b *testing.B)         { benchNAB(b, "gaussian", false) }
-func BenchmarkNABRobustZ(b *testing.B)          { benchNAB(b, "robust_z", false) }
-func BenchmarkNABEWMA(b *testing.B)             { benchNAB(b, "ewma", false) }
-func BenchmarkNABCUSUM(b *testing.B)            { benchNAB(b, "cusum", false) }
-func BenchmarkNABPageHinkley(b *testing.B)      { benchNAB(b, "page_hinkley", false) }
-func BenchmarkNABSpatial(b *testing.B)          { benchNAB(b, "spatial", false) }
-func BenchmarkNABHST(b *testing.B)              { benchNAB(b, "hst", false) }
-func BenchmarkNABCADOSE(b *testing.B)           { benchNAB(b, "cad_ose", false) }
-func BenchmarkNABCADOSEHints(b *testing.B)      { benchNAB(b, "cad_ose", true) }
-func BenchmarkNABLikelihoodCADOSE(b *testing.B) { benchNAB(b, "likelihood:cad_ose", false) }
-func BenchmarkNABEnsemble(b *testing.B)         { benchNAB(b, "ensemble", false) }
+// nabDetectors are the detectors `agent eval nab --detector all` runs:
+// every registered one, and the likelihood of each but the ensemble and
+// spatial.
+func nabDetectors() []string {
+	names := detect.PointDetectorNames()
+	for _, n := range detect.PointDetectorNames() {
+		if n != "ensemble" && n != "spatial" {
+			names = append(names, detect.LikelihoodPrefix+n)
+		}
+	}
+	return names
+}
 
-func BenchmarkNABLikelihoodGaussian(b *testing.B) { benchNAB(b, "likelihood:gaussian", false) }
-func BenchmarkNABEnsembleHints(b *testing.B)      { benchNAB(b, "ensemble", true) }
+// nabModes are the two settings of `agent eval nab`: online, and with
+// the hints NAB's runner gives its detectors (--hints).
+var nabModes = []string{"online", "hints"}
+
+// nabParams returns the parameters `agent eval nab` gives the detectors
+// for f: the defaults and, in mode "hints", the file's min, max and
+// probationary length ⌊0.15·rows⌋, as NAB's runner gives them.
+func nabParams(f *nab.File, mode string) detect.PointParams {
+	p := detect.DefaultPointParams()
+	if mode == "hints" {
+		p.Hints = detect.Hints{
+			Min: slices.Min(f.Values), Max: slices.Max(f.Values), HasRange: true,
+			Learn: int(math.Floor(0.15 * float64(f.Len()))),
+		}
+	}
+	return p
+}
+
+// BenchmarkNAB runs each detector over the whole NAB corpus (365,558
+// points, fresh state per file, no I/O) once per iteration, online and
+// with hints, and reports the time per corpus (ns/op), the process's CPU
+// time per corpus (cpu-s/op, user and system, GC included, on Unix) and
+// the time per point. Select one with -bench='NAB/^cad_ose$/online$'
+// (each level of the name is matched on its own, so an unanchored
+// cad_ose matches likelihood:cad_ose too).
+func BenchmarkNAB(b *testing.B) {
+	c := loadNAB(b)
+	for _, name := range nabDetectors() {
+		for _, mode := range nabModes {
+			b.Run(name+"/"+mode, func(b *testing.B) {
+				params := make([]detect.PointParams, len(c.Files))
+				for i, f := range c.Files {
+					params[i] = nabParams(f, mode)
+				}
+				b.ReportAllocs()
+				sink := 0.0
+				cpu0, cpuOK := processCPU()
+				for b.Loop() {
+					for i, f := range c.Files {
+						d, err := detect.NewPointDetector(name, params[i])
+						if err != nil {
+							b.Fatal(err)
+						}
+						for j, t := range f.Timestamps {
+							sink += d.Observe(t, f.Values[j])
+						}
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(c.Rows()), "ns/point")
+				if cpu1, ok := processCPU(); ok && cpuOK {
+					b.ReportMetric((cpu1-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+				}
+				_ = sink
+			})
+		}
+	}
+}
