@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,16 @@ type LastGood struct {
 	Payload   string    `json:"payload"`
 	Signature string    `json:"signature,omitempty"`
 	AppliedAt time.Time `json:"applied_at"`
+	// PushedSHA256 is the hex SHA-256 of the last pushed payload applied,
+	// even when a reload of the file has replaced it since: the retained
+	// push delivered again at the next connect is then known as handled.
+	PushedSHA256 string `json:"pushed_sha256,omitempty"`
+}
+
+// PayloadHash returns the hex SHA-256 of a pushed payload.
+func PayloadHash(payload string) string {
+	sum := sha256.Sum256([]byte(payload))
+	return hex.EncodeToString(sum[:])
 }
 
 // LastGoodPath is where the last good config lives in dataDir.

@@ -56,8 +56,9 @@ type agent struct {
 	raw      []byte
 	revision uint64
 	origin   string
-	// pushed is the payload of the last push applied, to tell a retained
-	// push delivered again from a different one under the same revision.
+	// pushed is the SHA-256 of the last pushed payload applied, to tell a
+	// retained push delivered again from a different one under the same
+	// revision.
 	pushed string
 	pubKey ed25519.PublicKey
 	// fileCfg and fileRaw are the file's config when a pushed one was

@@ -334,6 +334,18 @@ func TestSIGHUPReload(t *testing.T) {
 	if a := <-acks; a.Result != resultApplied || a.AppliedRevision != 3 || p.a.cfg.Alerts.Cooldown != 5*time.Minute {
 		t.Fatalf("good edit: %+v, cooldown %s", a, p.a.cfg.Alerts.Cooldown)
 	}
+
+	// After a restart the file's config runs, and the push of revision 3,
+	// which a broker would deliver again as retained, is known as handled.
+	p.stop()
+	edited, _ := os.ReadFile(path)
+	q := startAgent(t, parse(t, edited), edited, func(a *agent) { a.path = path })
+	if q.a.origin != configs.OriginFile || q.a.cfg.Alerts.Cooldown != 5*time.Minute {
+		t.Fatalf("after a restart: origin %s, cooldown %s", q.a.origin, q.a.cfg.Alerts.Cooldown)
+	}
+	if ack := q.push(configs.Envelope{Revision: 3, Payload: string(raw)}); ack.Result != resultUnchanged {
+		t.Fatalf("the retained push again after a reload and a restart: %+v", ack)
+	}
 }
 
 // TestResumeFallsBackToTheFile starts from a saved pushed config whose

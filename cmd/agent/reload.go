@@ -111,11 +111,10 @@ func (a *agent) resume() error {
 	if !ok {
 		return nil
 	}
-	a.revision = lg.Revision
+	a.revision, a.pushed = lg.Revision, lg.PushedSHA256
 	if lg.Origin != configs.OriginPush {
 		return nil
 	}
-	a.pushed = lg.Payload
 	cfg, err := a.parse([]byte(lg.Payload))
 	if err == nil {
 		err = a.cfg.CheckLiveChange(cfg, false)
@@ -176,7 +175,7 @@ func (a *agent) handlePush(payload []byte) {
 		a.answer(env.Revision, configs.OriginPush, resultRejected, []error{
 			fmt.Errorf("revision %d is older than the running revision %d; push a higher revision", env.Revision, a.revision)})
 		return
-	case env.Revision == a.revision && env.Payload == a.pushed:
+	case env.Revision == a.revision && configs.PayloadHash(env.Payload) == a.pushed:
 		// The retained push again, as every reconnect delivers it.
 		a.counts.unchanged++
 		a.answer(env.Revision, configs.OriginPush, resultUnchanged, nil)
@@ -194,12 +193,13 @@ func (a *agent) handlePush(payload []byte) {
 		a.answer(env.Revision, configs.OriginPush, resultRejected, flatten(err))
 		return
 	}
-	lg := configs.LastGood{Revision: env.Revision, Origin: configs.OriginPush, Payload: env.Payload, Signature: env.Signature}
+	lg := configs.LastGood{Revision: env.Revision, Origin: configs.OriginPush, Payload: env.Payload,
+		Signature: env.Signature, PushedSHA256: configs.PayloadHash(env.Payload)}
 	result, errs := a.apply(cfg, lg)
 	switch result {
 	case resultApplied:
 		a.counts.applied++
-		a.pushed = env.Payload
+		a.pushed = lg.PushedSHA256
 	case resultRolledBack:
 		a.counts.rolledBack++
 	default:
@@ -224,7 +224,7 @@ func (a *agent) handleReload() {
 		a.answer(a.revision, configs.OriginFile, resultRejected, flatten(err))
 		return
 	}
-	lg := configs.LastGood{Revision: a.revision, Origin: configs.OriginFile, Payload: string(raw)}
+	lg := configs.LastGood{Revision: a.revision, Origin: configs.OriginFile, Payload: string(raw), PushedSHA256: a.pushed}
 	result, errs := a.apply(cfg, lg)
 	a.answer(a.revision, configs.OriginFile, result, errs)
 }
