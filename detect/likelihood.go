@@ -43,17 +43,23 @@ type LikelihoodParams struct {
 //
 // With Hints.Learn (NAB's probationary length) the learning period is
 // half of it and the estimation samples the rest, as NAB sets them. Each
-// point costs O(1) amortised plus the inner detector; memory is
+// point costs O(1) amortised plus the inner detector: a re-fit is
+// O(AveragingWindow²), not O(HistoricWindow) (see windowSums); memory is
 // O(HistoricWindow).
 type Likelihood struct {
 	inner PointDetector
 	p     LikelihoodParams
 
-	iteration int
-	scores    []float64 // ring of the last HistoricWindow raw scores
-	values    []float64 // and of the values scored
-	next      int
-	filled    int
+	iteration int       // points observed; the next point's position
+	scores    []float64 // ring of the last HistoricWindow raw scores,
+	values    []float64 // of the values scored,
+	avgs      []float64 // and of the moving averages of raw scores at each
+	next      int       // slot of position iteration in the rings
+
+	// avgSums and valueSums hold the moving averages and the values of
+	// the positions the distribution is fitted to: the last
+	// HistoricWindow, from LearningPeriod on.
+	avgSums, valueSums windowSums
 
 	haveDist    bool
 	mean, stdev float64
@@ -61,7 +67,6 @@ type Likelihood struct {
 	avgLen      int
 	total       float64
 	histL       []float64 // last AveragingWindow unfiltered likelihoods
-	avgs        []float64 // scratch for estimate
 }
 
 // NewLikelihood wraps inner; p must be valid.
@@ -76,25 +81,29 @@ func NewLikelihood(inner PointDetector, p LikelihoodParams, h Hints) *Likelihood
 		p:      p,
 		scores: make([]float64, p.HistoricWindow),
 		values: make([]float64, p.HistoricWindow),
+		avgs:   make([]float64, p.HistoricWindow),
 		avg:    newRing(p.AveragingWindow),
 	}
 }
 
-// Thresholds of nupic's _filterLikelihoods, computed as it computes them.
+// Thresholds of nupic's _filterLikelihoods, computed as it computes them,
+// and their logarithms.
 var (
 	redLikelihood    = 1.0 - 0.99999
 	yellowLikelihood = 1.0 - 0.999
+	lnRed, lnYellow  = math.Log(redLikelihood), math.Log(yellowLikelihood)
 )
 
 // Observe implements PointDetector.
 func (d *Likelihood) Observe(t time.Time, v float64) float64 {
 	raw := d.inner.Observe(t, v)
+	scoring := d.iteration >= d.p.LearningPeriod+d.p.EstimationSamples
+	if scoring && (!d.haveDist || d.iteration%d.p.ReestimationPeriod == 0) {
+		d.estimate()
+	}
+	avg := d.average(raw)
 	s := 0.0
-	if d.iteration >= d.p.LearningPeriod+d.p.EstimationSamples {
-		if !d.haveDist || d.iteration%d.p.ReestimationPeriod == 0 {
-			d.estimate()
-		}
-		avg := d.average(raw)
+	if scoring {
 		lnL := d.lnTail(avg)
 		prev := d.histL[len(d.histL)-1]
 		if len(d.histL) == d.p.AveragingWindow {
@@ -102,15 +111,24 @@ func (d *Likelihood) Observe(t time.Time, v float64) float64 {
 			d.histL = d.histL[:len(d.histL)-1]
 		}
 		d.histL = append(d.histL, lnL)
-		red := math.Log(redLikelihood)
-		if lnL <= red && prev <= red {
-			lnL = math.Log(yellowLikelihood)
+		if lnL <= lnRed && prev <= lnRed {
+			lnL = lnYellow
 		}
 		s = LikelihoodScore(lnL)
 	}
-	d.scores[d.next], d.values[d.next] = raw, v
+
+	// Position iteration enters the window; the one HistoricWindow before
+	// it, in the same slot, leaves.
+	if left := d.iteration - len(d.scores); left >= d.p.LearningPeriod {
+		d.avgSums.remove(d.avgs[d.next])
+		d.valueSums.remove(d.values[d.next])
+	}
+	d.scores[d.next], d.values[d.next], d.avgs[d.next] = raw, v, avg
+	if d.iteration >= d.p.LearningPeriod {
+		d.avgSums.add(avg)
+		d.valueSums.add(v)
+	}
 	d.next = (d.next + 1) % len(d.scores)
-	d.filled = min(d.filled+1, len(d.scores))
 	d.iteration++
 	return s
 }
@@ -139,43 +157,153 @@ func (d *Likelihood) lnTail(x float64) float64 {
 	return lnGaussianTail(z / 1.4142 * math.Sqrt2)
 }
 
-// estimate is estimateAnomalyLikelihoods over the historic window, with
-// AnomalyLikelihood's choice of records to skip.
-func (d *Likelihood) estimate() {
-	n := d.filled
-	shifted := max(0, d.iteration-len(d.scores))
-	skip := min(d.iteration, max(0, d.p.LearningPeriod-shifted))
-	start := (d.next - n + len(d.scores)) % len(d.scores)
-	at := func(i int) int { return (start + i) % len(d.scores) }
+// Floors of estimateNormal's variance and of the values' variance below
+// which estimateAnomalyLikelihoods calls a metric flat.
+const (
+	minLikelihoodVariance = 0.0003
+	flatValueVariance     = 1.5e-5
+)
 
-	// The moving average restarts at the window's first record.
-	d.avg = newRing(d.p.AveragingWindow)
-	d.avgLen, d.total = 0, 0
-	var sw, vw welford
-	avgs := d.avgs[:0]
-	for i := range n {
-		a := d.average(d.scores[at(i)])
-		avgs = append(avgs, a)
-		if i >= skip {
-			sw.add(a)
-			vw.add(d.values[at(i)])
+// estimate is estimateAnomalyLikelihoods over the historic window, with
+// AnomalyLikelihood's choice of records to skip: it fits the averages of
+// positions max(start, LearningPeriod) up to the current one, start being
+// the window's first. nupic restarts the moving average at the window's
+// first record, so where the window has slid (start > 0) its first
+// AveragingWindow−1 averages are of fewer scores than the running ones
+// held in avgSums; those few are swapped in a copy of the sums. It costs
+// O(AveragingWindow²), or O(HistoricWindow) when a shift is moved.
+func (d *Likelihood) estimate() {
+	end := d.iteration
+	start := max(0, end-len(d.scores))
+	d.avgSums.recentre(d.avgs, d.next, minLikelihoodVariance)
+	d.valueSums.recentre(d.values, d.next, flatValueVariance)
+
+	as := d.avgSums
+	if start > 0 {
+		for k := max(start, d.p.LearningPeriod); k < min(start+d.p.AveragingWindow-1, end); k++ {
+			as.remove(d.avgs[d.slot(k)])
+			as.add(d.windowAverage(start, k))
 		}
 	}
-	if n <= skip {
+	if as.n == 0 {
 		d.mean, d.stdev = 0.5, 1e3 // nullDistribution
 	} else {
-		d.mean = max(sw.mean, 0.03)
-		d.stdev = math.Sqrt(max(sw.m2/float64(sw.n), 0.0003))
-		if vw.m2/float64(vw.n) < 1.5e-5 {
+		mean, variance := as.meanVariance()
+		d.mean = max(mean, 0.03)
+		d.stdev = math.Sqrt(max(variance, minLikelihoodVariance))
+		if _, vv := d.valueSums.meanVariance(); vv < flatValueVariance {
 			d.mean, d.stdev = 0.5, 1e3
 		}
 	}
 	d.haveDist = true
-	d.avgs = avgs
+
 	d.histL = d.histL[:0]
-	for _, a := range avgs[max(0, len(avgs)-d.p.AveragingWindow):] {
-		d.histL = append(d.histL, d.lnTail(a))
+	for k := max(start, end-d.p.AveragingWindow); k < end; k++ {
+		d.histL = append(d.histL, d.lnTail(d.windowAverage(start, k)))
 	}
+	// nupic carries on from the moving average's total over the window;
+	// adding it up again keeps the running total from drifting.
+	d.total = 0
+	for _, x := range d.avg.buf[:d.avgLen] {
+		d.total += x
+	}
+}
+
+// slot is the ring slot of position k, one of the last HistoricWindow.
+func (d *Likelihood) slot(k int) int { return k % len(d.scores) }
+
+// windowAverage is the moving average at position k as nupic computes it
+// over a window starting at position start: the running one, unless k is
+// within AveragingWindow−1 of a start that has slid.
+func (d *Likelihood) windowAverage(start, k int) float64 {
+	if start == 0 || k >= start+d.p.AveragingWindow-1 {
+		return d.avgs[d.slot(k)]
+	}
+	total := 0.0
+	for j := start; j <= k; j++ {
+		total += d.scores[d.slot(j)]
+	}
+	return total / float64(k-start+1)
+}
+
+// windowSums is the count, sum and sum of squares of a sliding set of
+// numbers, so that their mean and variance cost O(1) however many there
+// are. Kept plainly, Σx² − (Σx)²/n loses to cancellation all the digits
+// the variance has below those of the mean: for a metric near 1e8 with
+// variance 1e-5 there are none left, and the flat-metric test reads
+// noise. So each number is taken less a shift k near the mean, and the
+// sums are compensated (Neumaier), so that adding a number and later
+// removing it leaves about one rounding behind, not a rounding of the
+// largest sum between. When the mean wanders far from k compared with the
+// spread (recentre), the sums are added up again around the new mean.
+type windowSums struct {
+	n      int
+	k      float64 // the shift
+	s1, c1 float64 // Σ(x−k) and its compensation
+	s2, c2 float64 // Σ(x−k)² and its compensation
+}
+
+// add puts x in the set; the first number in an empty set becomes the
+// shift.
+func (s *windowSums) add(x float64) {
+	if s.n == 0 {
+		*s = windowSums{k: x}
+	}
+	s.n++
+	s.accumulate(x-s.k, 1)
+}
+
+// remove takes out x, which add put in.
+func (s *windowSums) remove(x float64) {
+	s.n--
+	s.accumulate(x-s.k, -1)
+}
+
+// accumulate adds d, a number less the shift, to the sums (sign 1) or
+// takes it out (sign −1).
+func (s *windowSums) accumulate(d, sign float64) {
+	s.s1, s.c1 = neumaierAdd(s.s1, s.c1, sign*d)
+	s.s2, s.c2 = neumaierAdd(s.s2, s.c2, sign*(d*d))
+}
+
+// meanVariance returns the mean and the population variance; the set
+// must not be empty.
+func (s *windowSums) meanVariance() (mean, variance float64) {
+	n := float64(s.n)
+	m := (s.s1 + s.c1) / n
+	return s.k + m, max(0, (s.s2+s.c2)/n-m*m)
+}
+
+// recentre adds the sums up again around their mean when the mean has
+// moved so far from the shift that rounding (mean−k)² could cost the
+// variance, or floor if larger, more than about ten digits. xs is the
+// ring the set's numbers are kept in, the newest at the slot before next.
+// It costs O(1), or O(n) when it adds up again: for a window that slides
+// over a steady metric, once.
+func (s *windowSums) recentre(xs []float64, next int, floor float64) {
+	if s.n == 0 {
+		return
+	}
+	mean, variance := s.meanVariance()
+	if m := mean - s.k; m*m <= 1e6*max(variance, floor) {
+		return
+	}
+	*s = windowSums{n: s.n, k: mean}
+	for i := range s.n {
+		s.accumulate(xs[(next-s.n+i+len(xs))%len(xs)]-s.k, 1)
+	}
+}
+
+// neumaierAdd adds x to sum with compensation c, Neumaier's variant of
+// Kahan summation; sum+c is the compensated total.
+func neumaierAdd(sum, c, x float64) (float64, float64) {
+	t := sum + x
+	if math.Abs(sum) >= math.Abs(x) {
+		c += (sum - t) + x
+	} else {
+		c += (x - t) + sum
+	}
+	return t, c
 }
 
 var _ PointDetector = (*Likelihood)(nil)
