@@ -30,21 +30,8 @@ func pointStream(seed uint64, anomaly string) []float64 {
 	rng := rand.New(rand.NewPCG(seed, 0xbeef))
 	vals := make([]float64, pointLen)
 	for i := range vals {
-		noise := 0.5 * rng.NormFloat64()
 		v := 20 + pointAmplitude*math.Sin(2*math.Pi*float64(i)/pointPeriod)
-		if i >= pointChange {
-			switch anomaly {
-			case "spike":
-				if i == pointChange {
-					v += 30
-				}
-			case "level shift":
-				v += 15
-			case "variance change":
-				noise *= 15
-			}
-		}
-		vals[i] = v + noise
+		vals[i] = plant(anomaly, i, pointChange, v, 0.5*rng.NormFloat64())
 	}
 	return vals
 }
@@ -285,4 +272,22 @@ func TestConfiguredThresholdsAreReachable(t *testing.T) {
 			}
 		}
 	}
+}
+
+// plant returns point i of a test stream, value v plus noise, with anomaly
+// ("spike", "level shift" or "variance change") planted from point change on.
+func plant(anomaly string, i, change int, v, noise float64) float64 {
+	if i >= change {
+		switch anomaly {
+		case "spike":
+			if i == change {
+				v += 30
+			}
+		case "level shift":
+			v += 15
+		case "variance change":
+			noise *= 15
+		}
+	}
+	return v + noise
 }

@@ -38,21 +38,8 @@ func seasonalStream(seed uint64, anomaly string) ([]time.Time, []float64) {
 			amp = 2
 		}
 		hour := float64(ts[i].Hour()) + float64(ts[i].Minute())/60
-		noise := 0.5 * rng.NormFloat64()
 		v := 20 + amp*math.Sin(2*math.Pi*hour/24)
-		if i >= seasonalChange {
-			switch anomaly {
-			case "spike":
-				if i == seasonalChange {
-					v += 30
-				}
-			case "level shift":
-				v += 15
-			case "variance change":
-				noise *= 15
-			}
-		}
-		vals[i] = v + noise
+		vals[i] = plant(anomaly, i, seasonalChange, v, 0.5*rng.NormFloat64())
 	}
 	return ts, vals
 }

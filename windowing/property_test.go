@@ -106,17 +106,7 @@ func drawStream(t *rapid.T) ([]windowing.Config, []emberwatch.Reading) {
 		// exactly on window edges and on the watermark and share times;
 		// nudges of a nanosecond either way probe each edge from both sides.
 		quarter := hop / 4
-		nudge := func(label string) time.Duration {
-			switch rapid.IntRange(0, 5).Draw(t, label+" nudge") {
-			case 3:
-				return 1
-			case 4:
-				return -1
-			case 5:
-				return time.Duration(rapid.Int64Range(0, int64(quarter)).Draw(t, label+" offset"))
-			}
-			return 0
-		}
+		nudge := func(label string) time.Duration { return drawNudge(t, quarter, label) }
 		lateness := max(0, time.Duration(rapid.IntRange(0, 8*int(size/hop)).Draw(t, "lateness"))*quarter+nudge("lateness"))
 		spec := windowing.Config{Series: name, Size: size, Hop: hop, Lateness: lateness}
 		if rapid.Bool().Draw(t, "order statistics?") {
@@ -415,4 +405,19 @@ func ends(fs []emberwatch.Features) []time.Time {
 		out[i] = f.End
 	}
 	return out
+}
+
+// drawNudge draws how far a time moves off a whole quarter of a hop: mostly
+// not at all, sometimes a nanosecond either way (to probe an edge from both
+// sides), sometimes anywhere within the quarter.
+func drawNudge(t *rapid.T, quarter time.Duration, label string) time.Duration {
+	switch rapid.IntRange(0, 5).Draw(t, label+" nudge") {
+	case 3:
+		return 1
+	case 4:
+		return -1
+	case 5:
+		return time.Duration(rapid.Int64Range(0, int64(quarter)).Draw(t, label+" offset"))
+	}
+	return 0
 }

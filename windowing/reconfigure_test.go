@@ -114,17 +114,7 @@ func drawReconfigStream(t *rapid.T) ([]windowing.Config, []rop) {
 		name := fmt.Sprintf("s%d", i)
 		c, quarter := drawSpec(t, name)
 		specs = append(specs, c)
-		nudge := func(label string) time.Duration {
-			switch rapid.IntRange(0, 5).Draw(t, label+" nudge") {
-			case 3:
-				return 1
-			case 4:
-				return -1
-			case 5:
-				return time.Duration(rapid.Int64Range(0, int64(quarter)).Draw(t, label+" offset"))
-			}
-			return 0
-		}
+		nudge := func(label string) time.Duration { return drawNudge(t, quarter, label) }
 		at := base
 		for range rapid.IntRange(1, 40).Draw(t, "readings") {
 			at = at.Add(max(0, time.Duration(rapid.IntRange(0, 8).Draw(t, "step"))*quarter+nudge("step")))
