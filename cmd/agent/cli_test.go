@@ -89,15 +89,20 @@ func TestUsageErrors(t *testing.T) {
 		{"negative speed", []string{"run", "--speed", "-1"}, "sources[0].simulator.speed"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, _, errOut := runCLI(t, tt.args...)
-			if code != exitUsage {
-				t.Fatalf("exit %d, want %d; stderr: %s", code, exitUsage, errOut)
-			}
-			if !strings.Contains(errOut, tt.want) {
-				t.Errorf("stderr does not mention %q:\n%s", tt.want, errOut)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantUsageError(t, tt.args, tt.want) })
+	}
+}
+
+// wantUsageError runs the CLI with args and expects exit 2 with want in
+// its stderr.
+func wantUsageError(t *testing.T, args []string, want string) {
+	t.Helper()
+	code, _, stderr := runCLI(t, args...)
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d; stderr: %s", code, exitUsage, stderr)
+	}
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr does not mention %q:\n%s", want, stderr)
 	}
 }
 

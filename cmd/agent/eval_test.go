@@ -193,15 +193,7 @@ func TestEvalNABUsage(t *testing.T) {
 		{"missing corpus", []string{"eval", "nab", "--data", t.TempDir(), "--out", t.TempDir()}, "combined_windows.json"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := runCLI(t, tt.args...)
-			if code != exitUsage {
-				t.Fatalf("exit %d, want %d; stderr: %s", code, exitUsage, stderr)
-			}
-			if !strings.Contains(stderr, tt.want) {
-				t.Errorf("stderr lacks %q: %s", tt.want, stderr)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantUsageError(t, tt.args, tt.want) })
 	}
 }
 

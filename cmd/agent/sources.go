@@ -132,7 +132,6 @@ func (s *sourceSet) stop(names []string) {
 	for _, n := range names {
 		if r, ok := s.running[n]; ok {
 			<-r.done
-			r.cancel()
 			delete(s.running, n)
 		}
 	}
@@ -153,6 +152,7 @@ func (s *sourceSet) reap() int {
 	for n, r := range s.running {
 		select {
 		case <-r.done:
+			r.cancel() // release its context
 			delete(s.running, n)
 		default:
 		}
