@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -62,6 +63,10 @@ type File struct {
 	// Probation is the number of leading rows whose detections NAB
 	// ignores: ProbationRows(len(Timestamps)).
 	Probation int
+
+	mu            sync.Mutex
+	rows          []scorableRow // see scorable
+	rowsProbation int
 }
 
 // Len is the number of rows in f.
@@ -178,7 +183,7 @@ func (c *Corpus) Rows() int {
 // labels/profiles.json, and each data file the windows file names
 // (dir/category/file.csv, columns timestamp and value). Like NAB's runner,
 // it loads only the files that have an entry in the windows file. Reading
-// the full corpus takes a few hundred milliseconds.
+// the full corpus takes about 70 ms of CPU.
 func LoadCorpus(dir string) (*Corpus, error) {
 	var windows map[string][][2]string
 	if err := readJSON(filepath.Join(dir, "labels", "combined_windows.json"), &windows); err != nil {
@@ -301,12 +306,50 @@ func readCSV(path string, cols []string, row func(line int, rec []string, idx []
 	}
 }
 
+// parseTime parses a timestamp in TimeLayout. NAB's files hold nothing
+// else, so that exact form is read digit by digit first, several times
+// faster than time.Parse, which was a third of loading the corpus;
+// anything the fast path does not take goes to time.Parse, which accepts
+// or rejects it with its own error.
 func parseTime(s string) (time.Time, error) {
+	if t, ok := parseTimeFast(s); ok {
+		return t, nil
+	}
 	t, err := time.Parse(TimeLayout, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: %w", ErrBadCSV, err)
 	}
 	return t, nil
+}
+
+// parseTimeFast reads "YYYY-MM-DD hh:mm:ss" in UTC, reporting false for
+// any other text and for a field out of range, including a day the month
+// does not have.
+func parseTimeFast(s string) (time.Time, bool) {
+	if len(s) != len(TimeLayout) || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	ok := true
+	num := func(i, j int) int {
+		n := 0
+		for _, c := range []byte(s[i:j]) {
+			if c < '0' || c > '9' {
+				ok = false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(5, 7), num(8, 10)
+	hour, minute, sec := num(11, 13), num(14, 16), num(17, 19)
+	if !ok || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, false // time.Date carried an impossible day into the next month
+	}
+	return t, true
 }
 
 func parseFloat(s string) (float64, error) {

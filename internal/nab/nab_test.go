@@ -3,6 +3,7 @@ package nab
 import (
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -369,6 +370,60 @@ func TestOptimizeMatchesNaive(t *testing.T) {
 	})
 }
 
+// TestBaselinesMatchConstantDetectors checks Baselines, which walks the
+// rows itself, against ScoreFile scoring a constant at NoDetection and at
+// 0 on fresh copies of the files; and that a probationary period changed
+// after a file was scored is honoured.
+func TestBaselinesMatchConstantDetectors(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := &Corpus{}
+		var copies []func(probation int) *File
+		for k := range rapid.IntRange(1, 4).Draw(rt, "files") {
+			n := rapid.IntRange(1, 80).Draw(rt, "rows")
+			ts := minutes(n)
+			var lims [][2]time.Time
+			for i := rapid.IntRange(0, n-1).Draw(rt, "first"); i < n; {
+				end := min(n-1, i+rapid.IntRange(0, 12).Draw(rt, "width"))
+				lims = append(lims, [2]time.Time{ts[i], ts[end]})
+				i = end + 1 + rapid.IntRange(0, 20).Draw(rt, "gap")
+			}
+			fresh := func(probation int) *File {
+				f, err := NewFile(strconv.Itoa(k)+".csv", ts, nil, lims)
+				if err != nil {
+					rt.Fatal(err)
+				}
+				f.Probation = probation
+				return f
+			}
+			f := fresh(ProbationRows(n))
+			c.Files = append(c.Files, f)
+			c.NumWindows += len(f.Windows)
+			copies = append(copies, fresh)
+		}
+		p := Profile{
+			TPWeight: rapid.Float64Range(0.1, 3).Draw(rt, "tp"),
+			FPWeight: rapid.Float64Range(0.01, 1).Draw(rt, "fp"),
+			FNWeight: rapid.Float64Range(0.1, 3).Draw(rt, "fn"),
+		}
+		for round := range 2 {
+			var none, all float64
+			for k, f := range c.Files {
+				g := copies[k](f.Probation)
+				zeros := make([]float64, g.Len())
+				none += ScoreFile(g, zeros, NoDetection, p).Score
+				all += ScoreFile(g, zeros, 0, p).Score
+			}
+			null, _ := Baselines(c, p)
+			if want := max(none, all); null != want {
+				rt.Fatalf("round %d: Baselines null = %v, constant detectors give max(%v, %v)", round, null, none, all)
+			}
+			for _, f := range c.Files {
+				f.Probation = rapid.IntRange(0, f.Len()).Draw(rt, "probation")
+			}
+		}
+	})
+}
+
 func sameDetections(files []*File, scores map[string][]float64, a, b float64) bool {
 	for _, f := range files {
 		for _, s := range scores[f.Key][f.Probation:] {
@@ -685,4 +740,31 @@ func BenchmarkOptimize(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestParseTimeFastAgreesWithTimeParse draws timestamps in TimeLayout's
+// shape with fields in and out of range, and a byte changed now and then:
+// whatever the fast path accepts, time.Parse reads as the same instant,
+// and every all-digit timestamp time.Parse accepts, the fast path takes.
+func TestParseTimeFastAgreesWithTimeParse(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		s := fmt.Sprintf("%04d-%02d-%02d %02d:%02d:%02d",
+			rapid.IntRange(0, 9999).Draw(rt, "year"), rapid.IntRange(0, 14).Draw(rt, "month"),
+			rapid.IntRange(0, 32).Draw(rt, "day"), rapid.IntRange(0, 25).Draw(rt, "hour"),
+			rapid.IntRange(0, 61).Draw(rt, "minute"), rapid.IntRange(0, 61).Draw(rt, "second"))
+		mutated := rapid.Bool().Draw(rt, "mutate")
+		if mutated {
+			b := []byte(s)
+			b[rapid.IntRange(0, len(b)-1).Draw(rt, "at")] = rapid.SampledFrom([]byte("0123456789-: T/x")).Draw(rt, "byte")
+			s = string(b)
+		}
+		fast, ok := parseTimeFast(s)
+		want, err := time.Parse(TimeLayout, s)
+		switch {
+		case ok && (err != nil || !fast.Equal(want) || fast.Location() != time.UTC):
+			rt.Fatalf("%q: fast path gives %v, time.Parse %v, %v", s, fast, want, err)
+		case !ok && err == nil && !mutated:
+			rt.Fatalf("%q: time.Parse reads %v, the fast path refuses it", s, want)
+		}
+	})
 }
