@@ -432,8 +432,9 @@ type cadZeroLink struct {
 	right, context int32
 }
 
-// zeroLinksChanged brings op.zeroLefts[lid] up to date with the
-// contexts of left semi-context lid, walking them in slot order.
+// zeroLinksChanged brings op.zeroLefts[lid] and op.zeroSubs[lid] up to
+// date with the contexts of left semi-context lid, walking them in slot
+// order.
 func (op *contextOperator) zeroLinksChanged(lid int32) {
 	l, z := &op.lefts[lid], &op.zeroLefts[lid]
 	if l.zeroLevel == 0 {
@@ -441,6 +442,7 @@ func (op *contextOperator) zeroLinksChanged(lid int32) {
 	}
 	z.more = z.more[:0]
 	n := 0
+	var subs uint64
 	for s, right := range l.contexts.keys {
 		if right < 0 {
 			continue
@@ -455,7 +457,13 @@ func (op *contextOperator) zeroLinksChanged(lid int32) {
 			z.more = append(z.more, zl)
 		}
 		n++
+		for p, pm := range op.patterns {
+			if common := op.rights[right].mask.and(pm); !common.empty() {
+				subs |= 1 << (8*p + int(sensBits(common, int64(p&1))))
+			}
+		}
 	}
+	op.zeroSubs[lid] = subs
 }
 
 // cadLink is a context of a left semi-context, with what the walks over
@@ -653,6 +661,11 @@ type contextOperator struct {
 	zeroLevels  []int32
 	zeroSensors []factMask // their sensor facts
 	zeroCodes   []uint32   // and those as sensorCode gives them
+	// zeroSubs has, by left semi-context holding zero-level contexts and
+	// with patterns, in byte p the subsets of the sensor facts of value p
+	// (as rightCrossing numbers them) that its zero-level contexts' right
+	// semi-contexts cross them in.
+	zeroSubs []uint64
 
 	active   []cadActive
 	topCount int // the least count among the active contexts last ranked top
@@ -734,7 +747,7 @@ func (op *contextOperator) reset() {
 		seen: op.seen, crossings: op.crossings,
 		rightCrossings: op.rightCrossings[:0], crossingLefts: op.crossingLefts[:0], subRights: op.subRights,
 		slab: op.slab, scratch: op.scratch,
-		neuronPos: op.neuronPos[:0], neuronCount: op.neuronCount[:0], step: op.step, posLimit: op.posLimit,
+		neuronPos: op.neuronPos[:0], neuronCount: op.neuronCount[:0], zeroSubs: op.zeroSubs[:0], step: op.step, posLimit: op.posLimit,
 	}
 }
 
@@ -816,9 +829,9 @@ func (op *contextOperator) addLeft(facts []int64, hash int64) int32 {
 		nl := op.byNeuron.add(best)
 		nl.index = append(nl.index, cadIndexed{sensor: l.sensor, sig: l.sig, neurons: l.neurons, left: id})
 	}
-	op.lefts = append(op.lefts, l)
-	op.zeroLefts = append(op.zeroLefts, cadZeroLeft{sensor: l.sensor})
-	op.fullCache = append(op.fullCache, cadFullCache{})
+	op.lefts = appendDoubling(op.lefts, l)
+	op.zeroLefts = appendDoubling(op.zeroLefts, cadZeroLeft{sensor: l.sensor})
+	op.fullCache = appendDoubling(op.fullCache, cadFullCache{})
 	if op.fullPending && hash == op.leftHash && slices.Equal(facts, op.left) {
 		// The left facts last crossed, as the zero-level context's left
 		// semi-context: what was found wholly present in them is its
@@ -829,7 +842,18 @@ func (op *contextOperator) addLeft(facts []int64, hash int64) int32 {
 	}
 	op.neuronPos = append(op.neuronPos, 0)
 	op.neuronCount = append(op.neuronCount, 0)
+	op.zeroSubs = append(op.zeroSubs, 0)
 	return id
+}
+
+// appendDoubling appends v to s, doubling its capacity when full: append
+// grows long slices by a quarter, which copies the large per left
+// semi-context slices about five times over (and makes as much garbage).
+func appendDoubling[T any](s []T, v T) []T {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, len(s))
+	}
+	return append(s, v)
 }
 
 // markZeroLevel counts a zero-level context in left semi-context lid,
@@ -981,7 +1005,11 @@ func (op *contextOperator) crossRightAll(sens []int64, sensMask factMask) (numSe
 			matched += int(neuronCount[lid])
 		}
 		if uint(matched-1) < uint(op.maxLeft) {
-			op.crossPartial(lid, matched, pos|neuronPos[lid], sens, sensMask, byPos)
+			subs := ^uint64(0)
+			if pat >= 0 {
+				subs = op.zeroSubs[lid] >> (8 * pat) & 0xff
+			}
+			op.crossPartial(lid, matched, pos|neuronPos[lid], subs, sens, sensMask, byPos)
 		}
 	}
 	for _, lid := range full {
@@ -1097,8 +1125,12 @@ func (op *contextOperator) sensPattern(sens []int64) int {
 // crossings of those whose right semi-context is partly present as
 // potential contexts. With byPos, left semi-contexts whose crossings with
 // the left facts are the same share what was offered; otherwise lid
-// keeps its own account.
-func (op *contextOperator) crossPartial(lid int32, matched int, pos uint64, sens []int64, sensMask factMask, byPos bool) {
+// keeps its own account. subs are the subsets of sens its zero-level
+// contexts can be offered with (see zeroSubs; all ones when not known,
+// which never passes, the empty subset never being offered): when each
+// was offered with its crossing, or there are none, the walk would offer
+// nothing and is passed over.
+func (op *contextOperator) crossPartial(lid int32, matched int, pos, subs uint64, sens []int64, sensMask factMask, byPos bool) {
 	var own crossEntry
 	e := &own
 	if byPos {
@@ -1111,6 +1143,9 @@ func (op *contextOperator) crossPartial(lid int32, matched int, pos uint64, sens
 		if len(cs.entries) == 0 || e.gen != cs.cur || e.pos != pos {
 			e = cs.find(pos)
 		}
+	}
+	if subs&^e.offered == 0 {
+		return
 	}
 	z := &op.zeroLefts[lid]
 	for i := -1; i < len(z.more); i++ {

@@ -13,8 +13,9 @@ import (
 // of TestCADOSEVariantsUnchanged do not all reach: a left semi-context
 // with more contexts than its activation tables hold (here after one),
 // crossings read from the left facts' positions or looked up fact by fact
-// (posLimit 0), and no activation tables at all. The scores must not
-// differ.
+// (posLimit 0), and no activation tables at all (which also leaves
+// crossPartial without zeroSubs, so that it walks every left
+// semi-context it is given). The scores must not differ.
 func TestCADOSEGeneralPaths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 0xcad))
 	vals := make([]float64, 1500)
