@@ -311,13 +311,7 @@ func TestOptimizeMatchesNaive(t *testing.T) {
 		scores := map[string][]float64{}
 		for k := range rapid.IntRange(1, 4).Draw(rt, "files") {
 			n := rapid.IntRange(1, 80).Draw(rt, "rows")
-			ts := minutes(n)
-			var lims [][2]time.Time
-			for i := rapid.IntRange(0, n-1).Draw(rt, "first"); i < n; {
-				end := min(n-1, i+rapid.IntRange(0, 12).Draw(rt, "width"))
-				lims = append(lims, [2]time.Time{ts[i], ts[end]})
-				i = end + 1 + rapid.IntRange(0, 20).Draw(rt, "gap")
-			}
+			ts, lims := drawWindows(rt, n)
 			f, err := NewFile(strconv.Itoa(k)+".csv", ts, nil, lims)
 			if err != nil {
 				rt.Fatal(err)
@@ -380,13 +374,7 @@ func TestBaselinesMatchConstantDetectors(t *testing.T) {
 		var copies []func(probation int) *File
 		for k := range rapid.IntRange(1, 4).Draw(rt, "files") {
 			n := rapid.IntRange(1, 80).Draw(rt, "rows")
-			ts := minutes(n)
-			var lims [][2]time.Time
-			for i := rapid.IntRange(0, n-1).Draw(rt, "first"); i < n; {
-				end := min(n-1, i+rapid.IntRange(0, 12).Draw(rt, "width"))
-				lims = append(lims, [2]time.Time{ts[i], ts[end]})
-				i = end + 1 + rapid.IntRange(0, 20).Draw(rt, "gap")
-			}
+			ts, lims := drawWindows(rt, n)
 			fresh := func(probation int) *File {
 				f, err := NewFile(strconv.Itoa(k)+".csv", ts, nil, lims)
 				if err != nil {
@@ -422,6 +410,19 @@ func TestBaselinesMatchConstantDetectors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// drawWindows draws n one-minute timestamps and non-overlapping label
+// windows over them.
+func drawWindows(rt *rapid.T, n int) ([]time.Time, [][2]time.Time) {
+	ts := minutes(n)
+	var lims [][2]time.Time
+	for i := rapid.IntRange(0, n-1).Draw(rt, "first"); i < n; {
+		end := min(n-1, i+rapid.IntRange(0, 12).Draw(rt, "width"))
+		lims = append(lims, [2]time.Time{ts[i], ts[end]})
+		i = end + 1 + rapid.IntRange(0, 20).Draw(rt, "gap")
+	}
+	return ts, lims
 }
 
 func sameDetections(files []*File, scores map[string][]float64, a, b float64) bool {
