@@ -15,9 +15,12 @@ import (
 const (
 	TypeRobustZ = "robust_zscore"
 	TypeEWMA    = "ewma"
+	// TypePoint runs a point detector (Point names it) on one feature of
+	// each window.
+	TypePoint = "point"
 )
 
-var detectorTypes = []string{TypeEWMA, TypeRobustZ}
+var detectorTypes = []string{TypeEWMA, TypePoint, TypeRobustZ}
 
 // DetectorConfig configures one detector, applied to every series that Series
 // matches (each series gets its own state).
@@ -27,12 +30,18 @@ type DetectorConfig struct {
 	// Series is a series name or path.Match pattern; "*" alone matches
 	// every series.
 	Series string `yaml:"series"`
-	// Type is robust_zscore or ewma.
+	// Type is robust_zscore, ewma or point.
 	Type string `yaml:"type"`
+	// Point names the point detector of type point: any name `agent eval
+	// nab` takes (PointDetectorNames, optionally with LikelihoodPrefix),
+	// "ensemble" being the best measured on NAB. It runs with
+	// DefaultPointParams.
+	Point string `yaml:"point"`
 	// Feature is the window aggregate scored; default "mean".
 	Feature string `yaml:"feature"`
 	// Threshold is the score at or above which the detector fires; default
-	// 0.9, which is a deviation of 9 spreads (see score).
+	// 0.9, which is a deviation of 9 spreads (see score), and for type
+	// point the point detector's own (PointThreshold).
 	Threshold float64 `yaml:"threshold"`
 	// History is how many past windows robust_zscore compares against;
 	// default 60.
@@ -58,6 +67,11 @@ func (c *DetectorConfig) Normalize() {
 	}
 	if c.Threshold == 0 {
 		c.Threshold = 0.9
+		if c.Type == TypePoint {
+			if t, err := PointThreshold(c.Point, PointParams{}); err == nil {
+				c.Threshold = t
+			}
+		}
 	}
 	if c.History == 0 {
 		c.History = 60
@@ -80,6 +94,17 @@ func (c *DetectorConfig) Validate() error {
 	}
 	if !slices.Contains(detectorTypes, c.Type) {
 		return fmt.Errorf("type: unknown detector %q (known: %s)", c.Type, strings.Join(detectorTypes, ", "))
+	}
+	switch {
+	case c.Type == TypePoint && c.Point == "":
+		return fmt.Errorf("point: required for type %s (known: %s, each optionally prefixed by %q)",
+			TypePoint, strings.Join(PointDetectorNames(), ", "), LikelihoodPrefix)
+	case c.Type == TypePoint:
+		if _, err := NewPointDetector(c.Point, DefaultPointParams()); err != nil {
+			return fmt.Errorf("point: %w", err)
+		}
+	case c.Point != "":
+		return fmt.Errorf("point: only for type %s, not %s", TypePoint, c.Type)
 	}
 	if !emberwatch.IsFeatureName(c.Feature) {
 		return fmt.Errorf("feature: unknown aggregate %q (known: %s, or a quantile such as p90)", c.Feature, strings.Join(emberwatch.FeatureNames, ", "))

@@ -19,7 +19,8 @@
 // 2011), a port of NAB's contextual detector CAD OSE, Numenta's anomaly
 // likelihood as a wrapper around any of them, and an ensemble. NewPointDetector builds
 // one by name. docs/DETECTION.md has their scores on the Numenta Anomaly
-// Benchmark, measured with `agent eval nab`.
+// Benchmark, measured with `agent eval nab`. A detector of TypePoint runs one
+// in the alert lifecycle (PointScorer), one window feature per point.
 //
 // Like windowing, the package is clock-free: time comes from the features and
 // the readings.

@@ -150,8 +150,15 @@ func (d *EWMA) Score(f *emberwatch.Features) (float64, [2]float64, bool) {
 
 // NewScorer builds the detector that cfg names; cfg must have passed Validate.
 func NewScorer(cfg DetectorConfig) Scorer {
-	if cfg.Type == TypeEWMA {
+	switch cfg.Type {
+	case TypeEWMA:
 		return NewEWMA(cfg)
+	case TypePoint:
+		d, err := NewPointDetector(cfg.Point, DefaultPointParams())
+		if err != nil {
+			panic("detect: NewScorer: " + err.Error() + " (the config was not validated)")
+		}
+		return NewPointScorer(d, cfg.Feature)
 	}
 	return NewRobustZ(cfg)
 }

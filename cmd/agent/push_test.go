@@ -40,11 +40,11 @@ func (p *testAgent) push(env configs.Envelope) configAck {
 	return ack
 }
 
-// messages returns what arrived on topic (under emberwatch/demo-01/).
+// messages returns what arrived on topic under the agent's device.
 func (p *testAgent) messages(topic string) []brokertest.Message {
 	var out []brokertest.Message
 	for _, m := range p.sub.Messages() {
-		if m.Topic == "emberwatch/demo-01/"+topic {
+		if m.Topic == p.prefix+topic {
 			out = append(out, m)
 		}
 	}

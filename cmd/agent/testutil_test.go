@@ -36,6 +36,7 @@ type testAgent struct {
 	t      *testing.T
 	a      *agent
 	url    string                 // its broker
+	prefix string                 // its device's topics: "<prefix>/<device>/"
 	sub    *brokertest.Subscriber // everything under its device's topics
 	cancel context.CancelFunc
 	done   chan error
@@ -49,7 +50,8 @@ func startAgent(t *testing.T, cfg *configs.Config, raw []byte, with ...func(*age
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &testAgent{t: t, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
-	all := strings.TrimSuffix(cfg.Topics().Status, "status") + "#"
+	p.prefix = strings.TrimSuffix(cfg.Topics().Status, "status")
+	all := p.prefix + "#"
 	p.a = &agent{cfg: cfg, raw: raw, log: testLogger(t), hooks: hooks{
 		brokerReady: func(url string) {
 			p.url = url
