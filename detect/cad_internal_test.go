@@ -12,10 +12,11 @@ import (
 // ones they stand in for, which the NAB corpus and the parameter variants
 // of TestCADOSEVariantsUnchanged do not all reach: a left semi-context
 // with more contexts than its activation tables hold (here after one),
-// crossings read from the left facts' positions or looked up fact by fact
-// (posLimit 0), and no activation tables at all (which also leaves
-// crossPartial without zeroSubs, so that it walks every left
-// semi-context it is given). The scores must not differ.
+// crossings (their hashes and, for new contexts, facts) read from the left
+// facts' positions or looked up fact by fact (posLimit 0), and no
+// activation tables at all (which also leaves crossPartial without
+// zeroSubs, so that it walks every left semi-context it is given). The
+// scores must not differ.
 func TestCADOSEGeneralPaths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 0xcad))
 	vals := make([]float64, 1500)
@@ -61,4 +62,38 @@ func cadScores(d *CADOSE, vals []float64) []float64 {
 		out[i] = d.Observe(start.Add(time.Duration(i)*time.Minute), v)
 	}
 	return out
+}
+
+// TestTopActive checks topActive, with its short cut for when exactly k
+// contexts reach the least count of last time, against sorting: it must
+// return the k greatest by (count, leftHash, rightHash) whatever that
+// count is, and leave it at the least count among them.
+func TestTopActive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 0xcad))
+	for trial := range 2000 {
+		k := 1 + rng.IntN(20)
+		active := make([]cadActive, rng.IntN(3*k))
+		for i := range active {
+			active[i] = cadActive{id: int32(i), count: rng.IntN(8), leftHash: rng.Int64N(4), rightHash: int64(i)}
+		}
+		want := slices.Clone(active)
+		slices.SortFunc(want, func(a, b cadActive) int {
+			if activeLess(a, b) {
+				return 1
+			}
+			return -1
+		})
+		want = want[:min(k, len(want))]
+		least := rng.IntN(9)
+		got := slices.Clone(topActive(active, k, &least))
+		byID := func(a, b cadActive) int { return int(a.id - b.id) }
+		slices.SortFunc(got, byID)
+		slices.SortFunc(want, byID)
+		if !slices.Equal(got, want) {
+			t.Fatalf("trial %d, k %d: got %v, want %v", trial, k, got, want)
+		}
+		if len(active) > k && least != slices.MinFunc(want, func(a, b cadActive) int { return a.count - b.count }).count {
+			t.Fatalf("trial %d, k %d: least count %d, want that of %v", trial, k, least, want)
+		}
+	}
 }
