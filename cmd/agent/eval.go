@@ -181,16 +181,15 @@ func evalNAB(ctx context.Context, c *nab.Corpus, name string, params detect.Poin
 			return nil, err
 		}
 	}
+	res.optimised, err = nab.ScoreProfiles(c, scores, nab.StandardProfiles())
+	if err != nil {
+		return nil, err
+	}
 	for _, prof := range nab.StandardProfiles() {
-		o, err := nab.Score(c, scores, prof)
-		if err != nil {
-			return nil, err
-		}
 		a, err := nab.ScoreAt(c, scores, prof, thr)
 		if err != nil {
 			return nil, err
 		}
-		res.optimised = append(res.optimised, o)
 		res.at = append(res.at, a)
 	}
 	return res, nil

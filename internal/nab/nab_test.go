@@ -615,6 +615,35 @@ func readTable(t *testing.T, detector, profile string) map[string]tableRow {
 // TestPublishedPerFileTables scores every file at NAB's published threshold
 // and compares with NAB's per-file tables: the row counts exactly, the
 // score to the precision the tables print.
+// TestScoreProfilesMatchesScore checks that sorting once for every
+// profile scores as Score does for each, on NAB's published results.
+func TestScoreProfilesMatchesScore(t *testing.T) {
+	c := sharedCorpus(t)
+	for _, d := range detectors {
+		scores := readResults(t, d)
+		all, err := ScoreProfiles(c, scores, c.Profiles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != len(c.Profiles) {
+			t.Fatalf("%s: %d results for %d profiles", d, len(all), len(c.Profiles))
+		}
+		for i, p := range c.Profiles {
+			one, err := Score(c, scores, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if all[i].Profile != p || all[i].Threshold != one.Threshold || all[i].Raw != one.Raw || all[i].Normalized != one.Normalized {
+				t.Errorf("%s/%s: ScoreProfiles gives threshold %v, raw %v; Score %v, %v",
+					d, p.Name, all[i].Threshold, all[i].Raw, one.Threshold, one.Raw)
+			}
+		}
+	}
+	if _, err := ScoreProfiles(c, map[string][]float64{}, c.Profiles); !errors.Is(err, ErrMissingScores) {
+		t.Errorf("no scores: error %v, want ErrMissingScores", err)
+	}
+}
+
 func TestPublishedPerFileTables(t *testing.T) {
 	c := sharedCorpus(t)
 	for _, d := range detectors {

@@ -1,7 +1,6 @@
 package nab
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -191,18 +190,33 @@ type point struct {
 // the threshold and the total score there. The cost is one sort of the
 // corpus's rows: about 20 ms for the 365,558 rows of NAB.
 func Optimize(files []*File, scoresByFile map[string][]float64, p Profile) (threshold, total float64, err error) {
+	sw, err := newSweep(files, scoresByFile)
+	if err != nil {
+		return 0, 0, err
+	}
+	threshold, total = sw.optimize(p)
+	return threshold, total, nil
+}
+
+// sweep is every scorable row of some files, highest score first, as
+// Optimize walks them. The order does not depend on the profile, so one
+// sweep serves every profile (ScoreProfiles).
+type sweep struct {
+	pts      []point
+	scorable []bool // by window, across the files
+}
+
+func newSweep(files []*File, scoresByFile map[string][]float64) (*sweep, error) {
 	n, nw := 0, 0
 	for _, f := range files {
 		s, ok := scoresByFile[f.Key]
 		if err := checkScores(f, s, ok); err != nil {
-			return 0, 0, fmt.Errorf("optimize: %w", err)
+			return nil, fmt.Errorf("optimize: %w", err)
 		}
 		n += f.Len() - min(f.Probation, f.Len())
 		nw += len(f.Windows)
 	}
-	pts := make([]point, 0, n)
-	best := make([]float64, nw)
-	scorable := make([]bool, nw)
+	sw := &sweep{pts: make([]point, 0, n), scorable: make([]bool, nw)}
 	off := 0
 	for _, f := range files {
 		rows := f.scorable()
@@ -212,24 +226,39 @@ func Optimize(files []*File, scoresByFile map[string][]float64, p Profile) (thre
 			g := int32(-1)
 			if row.window >= 0 {
 				g = int32(off) + row.window
-				scorable[g] = true
+				sw.scorable[g] = true
 			}
-			pts = append(pts, point{score: scores[k], window: g, credit: row.credit})
+			sw.pts = append(sw.pts, point{score: scores[k], window: g, credit: row.credit})
 		}
 		off += len(f.Windows)
 	}
 	// Order matters only between distinct scores: the total is recorded
-	// once a whole group of equal scores has been applied.
-	slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(b.score, a.score) })
+	// once a whole group of equal scores has been applied. checkScores
+	// has ruled out NaN, so plain comparisons order them.
+	slices.SortFunc(sw.pts, func(a, b point) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		}
+		return 0
+	})
+	return sw, nil
+}
 
+// optimize is Optimize's sweep under profile p.
+func (sw *sweep) optimize(p Profile) (threshold, total float64) {
+	best := make([]float64, len(sw.scorable))
 	tp := 0.0
-	for g := range best {
-		if scorable[g] {
+	for g, ok := range sw.scorable {
+		if ok {
 			best[g] = -p.FNWeight
 			tp += best[g]
 		}
 	}
 	fp := 0.0
+	pts := sw.pts
 	threshold, total = NoDetection, tp
 	for i := 0; i < len(pts); {
 		s := pts[i].score
@@ -248,7 +277,7 @@ func Optimize(files []*File, scoresByFile map[string][]float64, p Profile) (thre
 			threshold, total = s, fp+tp
 		}
 	}
-	return threshold, total, nil
+	return threshold, total
 }
 
 // Normalize maps a raw corpus score onto NAB's scale, on which the null
@@ -330,6 +359,25 @@ func Score(c *Corpus, scoresByFile map[string][]float64, p Profile) (Result, err
 		return Result{}, fmt.Errorf("score %s: %w", p.Name, err)
 	}
 	return ScoreAt(c, scoresByFile, p, t)
+}
+
+// ScoreProfiles is Score for each of profiles, sorting the rows once for
+// all of them rather than once each.
+func ScoreProfiles(c *Corpus, scoresByFile map[string][]float64, profiles []Profile) ([]Result, error) {
+	sw, err := newSweep(c.Files, scoresByFile)
+	if err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	out := make([]Result, 0, len(profiles))
+	for _, p := range profiles {
+		t, _ := sw.optimize(p)
+		r, err := ScoreAt(c, scoresByFile, p, t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // ScoreAt is Score at a fixed threshold, without optimisation.
