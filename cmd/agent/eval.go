@@ -253,7 +253,7 @@ func writeNABResults(dir, name string, f *nab.File, scores []float64) error {
 		if win < len(f.Windows) && f.Windows[win].Start <= i {
 			label = '1'
 		}
-		b = t.UTC().AppendFormat(b[:0], nab.TimeLayout)
+		b = nab.AppendTime(b[:0], t)
 		b = append(b, ',')
 		b = strconv.AppendFloat(b, f.Values[i], 'f', -1, 64)
 		b = append(b, ',')

@@ -322,6 +322,25 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
+// AppendTime appends t in UTC as TimeLayout formats it, as
+// t.UTC().AppendFormat(b, TimeLayout) does for years 0 to 9999, a few
+// times faster: results files write one timestamp per row.
+func AppendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	two := func(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+	b = two(two(b, year/100), year%100)
+	b = two(append(b, '-'), int(month))
+	b = two(append(b, '-'), day)
+	b = two(append(b, ' '), hour)
+	b = two(append(b, ':'), minute)
+	return two(append(b, ':'), sec)
+}
+
 // parseTimeFast reads "YYYY-MM-DD hh:mm:ss" in UTC, reporting false for
 // any other text and for a field out of range, including a day the month
 // does not have.

@@ -798,3 +798,17 @@ func TestParseTimeFastAgreesWithTimeParse(t *testing.T) {
 		}
 	})
 }
+
+// TestAppendTimeMatchesAppendFormat compares the results files' timestamp
+// writer with the time package's, across the years it writes itself and
+// beyond them, in and out of UTC.
+func TestAppendTimeMatchesAppendFormat(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		sec := rapid.Int64Range(-70000000000, 300000000000).Draw(rt, "unix")
+		zone := time.FixedZone("z", rapid.IntRange(-14, 14).Draw(rt, "offset")*3600)
+		tm := time.Unix(sec, rapid.Int64Range(0, 999999999).Draw(rt, "nanos")).In(zone)
+		if got, want := string(AppendTime([]byte("x"), tm)), "x"+tm.UTC().Format(TimeLayout); got != want {
+			rt.Fatalf("AppendTime(%v) = %q, want %q", tm, got, want)
+		}
+	})
+}
