@@ -35,7 +35,8 @@ type DetectorConfig struct {
 	// Point names the point detector of type point: any name `agent eval
 	// nab` takes (PointDetectorNames, optionally with LikelihoodPrefix),
 	// "ensemble" being the best measured on NAB. It runs with
-	// DefaultPointParams.
+	// DefaultPointParams and learns for its own period: History, Warmup,
+	// Alpha and MinSpread do not apply to it.
 	Point string `yaml:"point"`
 	// Feature is the window aggregate scored; default "mean".
 	Feature string `yaml:"feature"`
