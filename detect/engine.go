@@ -89,8 +89,8 @@ func (e *Engine) Observe(f *emberwatch.Features, dst []emberwatch.Alert) []ember
 				Score:     s,
 				Threshold: d.Threshold,
 				EventTime: f.End,
-				Message: fmt.Sprintf("%s %s: %s %s=%.4g, expected %.4g..%.4g (score %.3f)",
-					f.Series, st, d.Name, d.Feature, v, expected[0], expected[1], s),
+				Message: fmt.Sprintf("%s %s: %s %s=%.4g, expected %.4g..%.4g (score %.3f%s)",
+					f.Series, st, d.Name, d.Feature, v, expected[0], expected[1], s, explain(t.scorer)),
 			})
 		}
 	}
@@ -126,6 +126,17 @@ func (e *Engine) Observe(f *emberwatch.Features, dst []emberwatch.Alert) []ember
 		}
 	}
 	return dst
+}
+
+// explain is "; " and what x says of its last score when it is an
+// Explainer with something to say, else "".
+func explain(x any) string {
+	if e, ok := x.(Explainer); ok {
+		if s := e.Explain(); s != "" {
+			return "; " + s
+		}
+	}
+	return ""
 }
 
 // ruleReady reports whether f completes a set of windows, all ending at

@@ -73,8 +73,10 @@ type EnsembleParams struct {
 // it fires when any member would. It costs the sum of its members.
 type Ensemble struct {
 	members    []PointDetector
+	names      []string
 	thresholds []float64
 	mean       bool
+	lead       int // the member with the highest calibrated score last time
 }
 
 // NewEnsemble builds the members p.Ensemble names, each with fresh state.
@@ -92,6 +94,7 @@ func NewEnsemble(p PointParams) (*Ensemble, error) {
 			return nil, fmt.Errorf("ensemble.members[%d]: %w", i, err)
 		}
 		e.members = append(e.members, d)
+		e.names = append(e.names, name)
 		e.thresholds = append(e.thresholds, t)
 	}
 	return e, nil
@@ -99,9 +102,12 @@ func NewEnsemble(p PointParams) (*Ensemble, error) {
 
 // Observe implements PointDetector.
 func (e *Ensemble) Observe(t time.Time, v float64) float64 {
-	out := 0.0
+	out, top := 0.0, 0.0
 	for i, m := range e.members {
 		s := calibrate(m.Observe(t, v), e.thresholds[i])
+		if i == 0 || s > top {
+			top, e.lead = s, i
+		}
 		if e.mean {
 			out += s / float64(len(e.members))
 		} else {
@@ -110,6 +116,10 @@ func (e *Ensemble) Observe(t time.Time, v float64) float64 {
 	}
 	return out
 }
+
+// Explain names the member whose calibrated score was highest at the last
+// point (the first of those that tie): with max, the one the score is.
+func (e *Ensemble) Explain() string { return "led by " + e.names[e.lead] }
 
 // calibrate maps s in [0,1] so that threshold t lands on 0.5, keeping
 // order.
@@ -123,4 +133,5 @@ func calibrate(s, t float64) float64 {
 var (
 	_ PointDetector = (*SpatialNovelty)(nil)
 	_ PointDetector = (*Ensemble)(nil)
+	_ Explainer     = (*Ensemble)(nil)
 )

@@ -39,4 +39,16 @@ func (s *PointScorer) Score(f *emberwatch.Features) (float64, [2]float64, bool) 
 	return score, expected, ready
 }
 
-var _ Scorer = (*PointScorer)(nil)
+// Explain implements Explainer with the point detector's explanation, if
+// it gives one.
+func (s *PointScorer) Explain() string {
+	if x, ok := s.d.(Explainer); ok {
+		return x.Explain()
+	}
+	return ""
+}
+
+var (
+	_ Scorer    = (*PointScorer)(nil)
+	_ Explainer = (*PointScorer)(nil)
+)

@@ -63,6 +63,10 @@ func TestPointScorerInEngine(t *testing.T) {
 				if raise.Detector != "nab" || raise.Feature != "last" || !strings.Contains(raise.Message, "nab last=") {
 					t.Errorf("alert does not explain itself: %+v", *raise)
 				}
+				// Only the ensemble says which of its members gave the score.
+				if led := strings.Contains(raise.Message, "; led by "); led != (name == "ensemble") {
+					t.Errorf("%s: message %q", name, raise.Message)
+				}
 			})
 		}
 	}

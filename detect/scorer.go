@@ -15,6 +15,13 @@ type Scorer interface {
 	Score(f *emberwatch.Features) (score float64, expected [2]float64, ok bool)
 }
 
+// Explainer is implemented by a Scorer or PointDetector that can say more
+// about its last score than the engine knows, such as which member of an
+// ensemble gave it. The engine adds it to the alert's message.
+type Explainer interface {
+	Explain() string
+}
+
 // score maps a deviation of z spreads to [0,1): 0 for none, 0.5 at one
 // spread, 0.9 at nine. It never saturates, so one threshold can separate any
 // two deviations.
