@@ -2,14 +2,12 @@ package uplink_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,24 +29,8 @@ const (
 )
 
 // logBuffer keeps an uplink's log lines so a test can wait for one.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type logBuffer struct{ brokertest.LockedBuffer }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// connectErrors returns the error of each "broker connection down" line.
 func (b *logBuffer) connectErrors(t *testing.T) []string {
 	t.Helper()
 	var errs []string

@@ -31,10 +31,10 @@ func buildAgent(t *testing.T) string {
 // startBinary runs the agent binary with args, its log in logs, until the
 // test ends. exited receives its exit; a test that reads it must put it
 // back for the cleanup.
-func startBinary(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, logs *lockedBuffer, exited chan error) {
+func startBinary(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, logs *brokertest.LockedBuffer, exited chan error) {
 	t.Helper()
 	cmd = exec.Command(bin, args...)
-	logs = &lockedBuffer{}
+	logs = &brokertest.LockedBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

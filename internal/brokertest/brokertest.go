@@ -42,7 +42,7 @@ type Mosquitto struct {
 	port    int
 	tlsPort int // 0 unless started by StartMosquittoTLS
 	cmd     *exec.Cmd
-	log     *lockedBuffer
+	log     *LockedBuffer
 	done    chan struct{}
 }
 
@@ -153,20 +153,20 @@ func (m *Mosquitto) TLSURL() string {
 // runs, but not during Start.
 func (m *Mosquitto) Log() string { return m.log.String() }
 
-// lockedBuffer lets a test read Mosquitto's output while exec copies more
-// into it.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer that a writer (a child process's output,
+// a logger) and the test reading it may use at once.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -176,7 +176,7 @@ func (b *lockedBuffer) String() string {
 // until every listener accepts connections.
 func (m *Mosquitto) Start() {
 	m.t.Helper()
-	m.log = &lockedBuffer{}
+	m.log = &LockedBuffer{}
 	m.cmd = exec.Command(m.bin, "-c", m.conf)
 	m.cmd.Stdout = m.log
 	m.cmd.Stderr = m.log
