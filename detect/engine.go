@@ -128,12 +128,12 @@ func (e *Engine) Observe(f *emberwatch.Features, dst []emberwatch.Alert) []ember
 	return dst
 }
 
-// explain is "; " and what x says of its last score when it is an
+// explain is "; " and what s says of its last score when it is an
 // Explainer with something to say, else "".
-func explain(x any) string {
-	if e, ok := x.(Explainer); ok {
-		if s := e.Explain(); s != "" {
-			return "; " + s
+func explain(s Scorer) string {
+	if e, ok := s.(Explainer); ok {
+		if why := e.Explain(); why != "" {
+			return "; " + why
 		}
 	}
 	return ""
