@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/emberwatch/emberwatch/detect"
 	"github.com/emberwatch/emberwatch/internal/nab"
@@ -206,4 +211,62 @@ func TestEvalNABWithHints(t *testing.T) {
 	if !strings.Contains(stdout, "with NAB's hints") {
 		t.Errorf("stdout does not say hints were given:\n%s", stdout)
 	}
+}
+
+// TestAppendValueMatchesAppendFloat compares the results files' value
+// writer with strconv's: whole numbers either side of 2⁵³, where it
+// stops writing them itself, and any float64 at all.
+func TestAppendValueMatchesAppendFloat(t *testing.T) {
+	check := func(t interface{ Fatalf(string, ...any) }, v float64) {
+		if got, want := string(appendValue([]byte("x"), v)), string(strconv.AppendFloat([]byte("x"), v, 'f', -1, 64)); got != want {
+			t.Fatalf("appendValue(%v) = %q, want %q", v, got, want)
+		}
+	}
+	for _, v := range []float64{0, math.Copysign(0, -1), 1, -1, 26288, 1 << 53, 1<<53 - 1, 1<<53 + 2, -(1 << 53), 1e21, 1e22, 0.5, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		check(t, v)
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		switch rapid.IntRange(0, 2).Draw(rt, "kind") {
+		case 0:
+			check(rt, float64(rapid.Int64Range(-1<<54, 1<<54).Draw(rt, "int")))
+		case 1:
+			check(rt, float64(rapid.Int64().Draw(rt, "int"))*math.Pow(10, float64(rapid.IntRange(-5, 5).Draw(rt, "exp"))))
+		default:
+			check(rt, math.Float64frombits(rapid.Uint64().Draw(rt, "bits")))
+		}
+	})
+}
+
+// TestAppendScoreMatchesAppendFloat compares the results files' score
+// writer with strconv's.
+func TestAppendScoreMatchesAppendFloat(t *testing.T) {
+	check := func(t interface{ Fatalf(string, ...any) }, s float64) {
+		if got, want := string(appendScore([]byte("x"), s)), string(strconv.AppendFloat([]byte("x"), s, 'g', -1, 64)); got != want {
+			t.Fatalf("appendScore(%v) = %q, want %q", s, got, want)
+		}
+	}
+	for _, s := range []float64{0, math.Copysign(0, -1), 1, 0.5, 1e-300, math.Nextafter(1, 0), math.NaN()} {
+		check(t, s)
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		check(rt, rapid.Float64Range(0, 1).Draw(rt, "score"))
+	})
+}
+
+// TestStampsMatchAppendTime writes runs of timestamps a few seconds to a
+// month apart with one stamps, as a results file does, in years nab
+// writes itself and beyond them.
+func TestStampsMatchAppendTime(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		sec := rapid.Int64Range(-70000000000, 300000000000).Draw(rt, "unix")
+		tm := time.Unix(sec, rapid.Int64Range(0, 999999999).Draw(rt, "nanos"))
+		var st stamps
+		for i := range rapid.IntRange(1, 50).Draw(rt, "rows") {
+			step := rapid.SampledFrom([]time.Duration{0, time.Second, time.Minute, 5 * time.Minute, time.Hour, 24 * time.Hour, 31 * 24 * time.Hour}).Draw(rt, "step")
+			tm = tm.Add(step)
+			if got, want := string(st.append([]byte("x"), tm)), string(nab.AppendTime([]byte("x"), tm)); got != want {
+				rt.Fatalf("row %d, %v: stamps writes %q, want %q", i, tm, got, want)
+			}
+		}
+	})
 }

@@ -42,7 +42,7 @@ func ReadResults(dir, detector string) (map[string][]float64, error) {
 				continue
 			}
 			var scores []float64
-			err := readCSV(filepath.Join(root, cat.Name(), name), []string{"anomaly_score"}, func(_ int, rec []string, idx []int) error {
+			err := readCSV(filepath.Join(root, cat.Name(), name), nil, []string{"anomaly_score"}, func(_ int, rec []string, idx []int) error {
 				v, err := parseFloat(rec[idx[0]])
 				if err != nil {
 					return err
