@@ -16,9 +16,10 @@
 // PointDetectors score raw readings one at a time, for series where every
 // point matters: a Gaussian tail, robust z, EWMA chart, CUSUM and
 // Page-Hinkley on forecast residuals, Half-Space Trees (Tan, Ting and Liu
-// 2011), a port of NAB's contextual detector CAD OSE, Numenta's anomaly
-// likelihood as a wrapper around any of them, and an ensemble. NewPointDetector builds
-// one by name. docs/DETECTION.md has their scores on the Numenta Anomaly
+// 2011), a port of NAB's contextual detector CAD OSE, spatial novelty, a
+// robust seasonal forecast, an online time-series discord for shapes never
+// seen, Numenta's anomaly likelihood as a wrapper around any of them, and an
+// ensemble. NewPointDetector builds one by name. docs/DETECTION.md has their scores on the Numenta Anomaly
 // Benchmark, measured with `agent eval nab`. A detector of TypePoint runs one
 // in the alert lifecycle (PointScorer), one window feature per point.
 //

@@ -66,6 +66,7 @@ type PointParams struct {
 	CAD         CADParams
 	Spatial     SpatialParams
 	Seasonal    SeasonalParams
+	Discord     DiscordParams
 	Likelihood  LikelihoodParams
 	Ensemble    EnsembleParams
 }
@@ -89,11 +90,12 @@ func DefaultPointParams() PointParams {
 			Periods: []time.Duration{24 * time.Hour, 7 * 24 * time.Hour}, MaxBins: 2016,
 			LevelAlpha: 0.01, SeasonAlpha: 0.3, SpreadAlpha: 0.01, SmoothAlpha: 0.1, Clip: 3, Warmup: 150,
 		},
+		Discord: DiscordParams{Block: 36, Length: 6, History: 2000, Decay: 0.01, Warmup: 18},
 		Likelihood: LikelihoodParams{
 			LearningPeriod: 288, EstimationSamples: 100, HistoricWindow: 8640,
 			ReestimationPeriod: 100, AveragingWindow: 10,
 		},
-		Ensemble: EnsembleParams{Members: []string{"cad_ose", "spatial", "seasonal"}, Combine: CombineMax},
+		Ensemble: EnsembleParams{Members: []string{"cad_ose", "spatial", "seasonal", "discord"}, Combine: CombineMax},
 	}
 }
 
@@ -131,6 +133,8 @@ var pointKinds = map[string]pointKind{
 		0.5, wrap(func(p PointParams) *SpatialNovelty { return NewSpatialNovelty(p.Spatial) })},
 	"seasonal": {"onset of a sustained deviation from a robust Holt-Winters forecast under the best of a daily, a weekly and no season",
 		0.95, wrap(func(p PointParams) *Seasonal { return NewSeasonal(p.Seasonal) })},
+	"discord": {"distance of the last Length blocks' shape from the nearest shape seen before, against the decaying record (an online time-series discord)",
+		0.55, wrap(func(p PointParams) *Discord { return NewDiscord(p.Discord) })},
 	"ensemble": {"the maximum (or mean) of its members' calibrated scores",
 		0.5, nil}, // built by newPoint: its members come from this registry
 }
@@ -265,6 +269,12 @@ func (p PointParams) Validate() error {
 	check(sp.SmoothAlpha > 0 && sp.SmoothAlpha <= 1, "seasonal.smooth_alpha", "must be in (0,1], got %v", sp.SmoothAlpha)
 	check(sp.Clip > 0, "seasonal.clip", "must be > 0, got %v", sp.Clip)
 	check(sp.Warmup >= 2, "seasonal.warmup", "must be >= 2, got %d", sp.Warmup)
+	dc := p.Discord
+	check(dc.Block >= 1, "discord.block", "must be >= 1, got %d", dc.Block)
+	check(dc.Length >= 1, "discord.length", "must be >= 1, got %d", dc.Length)
+	check(dc.History >= dc.Length && dc.History <= 1<<20, "discord.history", "must be in [length (%d), 1048576], got %d", dc.Length, dc.History)
+	check(dc.Decay >= 0 && dc.Decay < 1, "discord.decay", "must be in [0,1), got %v", dc.Decay)
+	check(dc.Warmup >= 2*dc.Length, "discord.warmup", "must be >= 2·length (%d), got %d", 2*dc.Length, dc.Warmup)
 	l := p.Likelihood
 	check(l.LearningPeriod >= 0, "likelihood.learning_period", "must be >= 0, got %d", l.LearningPeriod)
 	check(l.EstimationSamples >= 1, "likelihood.estimation_samples", "must be >= 1, got %d", l.EstimationSamples)

@@ -62,26 +62,42 @@ func observeAll(t testing.TB, name string, p detect.PointParams, vals []float64)
 // which scores a smoothed residual: here, with a 50-minute cycle that no
 // daily or weekly model fits, a lone spike is diluted by the cycle's own
 // residuals (seasonal_test.go plants one where the daily model fits).
+// "discord" compares shapes of blocks, and its defaults (blocks of 36
+// points, eight to a day of 5-minute points) would give it fewer blocks
+// than this stream's warm-up; it runs scaled to the stream's 50-point
+// cycle (ten blocks of 5) and scores only the point that completes a
+// block, so it gets two blocks.
 var pointDetectors = []struct {
 	name                   string
 	spike, shift, variance int
+	params                 func(*detect.PointParams) // changes from the defaults, or nil
 }{
-	{"gaussian", 1, 1, 10},
-	{"robust_z", 1, 1, 10},
-	{"ewma", 1, 1, 10},
-	{"cusum", 1, 5, 10},
-	{"page_hinkley", 1, 5, 10},
-	{"hst", 1, 1, 10},
-	{"cad_ose", 1, 1, 10},
-	{"spatial", 1, 1, 10},
-	{"seasonal", 0, 5, 20},
-	{"likelihood:gaussian", 0, 10, 20},
-	{"ensemble", 1, 1, 10},
+	{"gaussian", 1, 1, 10, nil},
+	{"robust_z", 1, 1, 10, nil},
+	{"ewma", 1, 1, 10, nil},
+	{"cusum", 1, 5, 10, nil},
+	{"page_hinkley", 1, 5, 10, nil},
+	{"hst", 1, 1, 10, nil},
+	{"cad_ose", 1, 1, 10, nil},
+	{"spatial", 1, 1, 10, nil},
+	{"seasonal", 0, 5, 20, nil},
+	{"discord", 10, 10, 10, scaleDiscord},
+	{"likelihood:gaussian", 0, 10, 20, nil},
+	{"ensemble", 1, 1, 10, nil},
+}
+
+// scaleDiscord sets discord's blocks to the synthetic streams' cycle.
+func scaleDiscord(p *detect.PointParams) {
+	p.Discord.Block = pointPeriod / 10
+	p.Discord.History = 200
 }
 
 func TestPointDetectorsScoreAnomaliesAboveNormalPoints(t *testing.T) {
-	p := detect.DefaultPointParams()
 	for _, d := range pointDetectors {
+		p := detect.DefaultPointParams()
+		if d.params != nil {
+			d.params(&p)
+		}
 		for _, anomaly := range []string{"spike", "level shift", "variance change"} {
 			span := map[string]int{"spike": d.spike, "level shift": d.shift, "variance change": d.variance}[anomaly]
 			if span == 0 {
@@ -129,7 +145,7 @@ func TestPointDetectorsWithHints(t *testing.T) {
 	for _, name := range append(detect.PointDetectorNames(), "likelihood:cad_ose") {
 		t.Run(name, func(t *testing.T) {
 			got := observeAll(t, name, p, vals)
-			if normal := slices.Max(got[pointSettled:pointChange]); got[pointChange] <= normal && name != "likelihood:cad_ose" && name != "seasonal" {
+			if normal := slices.Max(got[pointSettled:pointChange]); got[pointChange] <= normal && name != "likelihood:cad_ose" && name != "seasonal" && name != "discord" {
 				t.Errorf("spike scores %.6f, not above %.6f", got[pointChange], normal)
 			}
 		})
@@ -168,6 +184,10 @@ func TestPointParamsValidate(t *testing.T) {
 		{"cad.bits", func(p *detect.PointParams) { p.CAD.Bits = 0 }},
 		{"seasonal.max_bins", func(p *detect.PointParams) { p.Seasonal.MaxBins = 1 }},
 		{"seasonal.periods[0]", func(p *detect.PointParams) { p.Seasonal.Periods = []time.Duration{0} }},
+		{"discord.block", func(p *detect.PointParams) { p.Discord.Block = 0 }},
+		{"discord.history", func(p *detect.PointParams) { p.Discord.History = p.Discord.Length - 1 }},
+		{"discord.decay", func(p *detect.PointParams) { p.Discord.Decay = 1 }},
+		{"discord.warmup", func(p *detect.PointParams) { p.Discord.Warmup = 2*p.Discord.Length - 1 }},
 		{"likelihood.historic_window", func(p *detect.PointParams) { p.Likelihood.HistoricWindow = 1 }},
 		{"ensemble.combine", func(p *detect.PointParams) { p.Ensemble.Combine = "median" }},
 	}

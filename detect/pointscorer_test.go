@@ -76,7 +76,7 @@ func TestPointDetectorConfigErrors(t *testing.T) {
 	for _, c := range []struct {
 		typ, point, want string
 	}{
-		{detect.TypePoint, "", `point: required for type point (known: cad_ose, cusum, ensemble`},
+		{detect.TypePoint, "", `point: required for type point (known: cad_ose, cusum, discord, ensemble`},
 		{detect.TypePoint, "crystal_ball", `point: detect: unknown point detector "crystal_ball"`},
 		{detect.TypePoint, "likelihood:ensemble", `point: point detector "ensemble": an ensemble cannot contain an ensemble`},
 		{detect.TypeRobustZ, "ensemble", "point: only for type point, not robust_zscore"},

@@ -88,11 +88,13 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // allNABDetectors lists every registered detector and the likelihood of
-// each but the ensemble.
+// each but those whose scores are mostly zeros by design (spatial,
+// discord), which leave the likelihood nothing to estimate, and the
+// ensemble.
 func allNABDetectors() []string {
 	out := detect.PointDetectorNames()
 	for _, n := range detect.PointDetectorNames() {
-		if n != "ensemble" && n != "spatial" {
+		if n != "ensemble" && n != "spatial" && n != "discord" {
 			out = append(out, detect.LikelihoodPrefix+n)
 		}
 	}
