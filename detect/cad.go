@@ -462,7 +462,7 @@ func (op *contextOperator) zeroLinksChanged(lid int32) {
 		if zl := (cadZeroLink{mask: op.rights[right].mask, right: right, context: id}); n == 0 {
 			z.first = zl
 		} else {
-			z.more = append(z.more, zl)
+			z.more = op.mem.zeroLinks.append(z.more, zl)
 		}
 		n++
 		for p, pm := range op.patterns {
@@ -493,18 +493,17 @@ func (k *cadLink) activate() {
 	}
 }
 
-// add stores context k under right semi-context right, whose sensor
-// facts are mask, and updates act (patterns as in contextOperator) or,
-// without act, masks; rights are the right semi-contexts.
-func (l *cadLeft) add(k cadLink, mask factMask, right int32, patterns []factMask, actMax int, rights []cadRight) {
-	l.contexts.set(right, k.context)
+// addLink stores context k in left semi-context l under right
+// semi-context right and updates l.act or, without act, l.masks.
+func (op *contextOperator) addLink(l *cadLeft, k cadLink, right int32) {
+	l.contexts.set(right, k.context, &op.mem.ids)
 	if l.links == nil {
-		l.links = make([]cadLink, 0, 4)
-		l.actOK = patterns != nil
+		l.actOK = op.patterns != nil
 	}
-	l.links = append(l.links, k)
+	l.links = op.mem.links.append(l.links, k)
 	i := len(l.links) - 1
-	if l.actOK && i >= actMax {
+	mask, rights := op.rights[right].mask, op.rights
+	if l.actOK && i >= op.actMax {
 		// Too many for act: masks takes over, in link order, which is
 		// the order of context ids.
 		l.actOK = false
@@ -521,7 +520,7 @@ func (l *cadLeft) add(k cadLink, mask factMask, right int32, patterns []factMask
 		l.masks = append(l.masks, mask)
 		return
 	}
-	for p, s := range patterns {
+	for p, s := range op.patterns {
 		if mask.subsetOf(s) {
 			l.act[p] |= 1 << i
 		}
@@ -692,8 +691,9 @@ type contextOperator struct {
 	rightCrossings []cadRightCrossing
 	crossingLefts  []cadCrossingLeft
 	subRights      []cadSubRight // by subset of sens, while below 64
-	slab           []int64       // where kept facts are carved from
-	scratch        []int64
+	// mem is where the semi-contexts' facts and lists are carved from.
+	mem     cadSlabs
+	scratch []int64
 	// Per step of that kind: each zero-level left semi-context's neuron
 	// facts among the previous left facts, found through the neuron
 	// facts' zero lists (byNeuron), as a bit mask of their positions in
@@ -727,6 +727,73 @@ func newContextOperator(nBits, maxLeft, maxContexts int) contextOperator {
 	}
 }
 
+// cadSlabs are the slabs that a contextOperator carves the facts of
+// semi-contexts and the lists it keeps for each of them from: all of
+// those are dropped together, by reset, which rewinds the slabs.
+type cadSlabs struct {
+	facts     slab[int64]
+	ids       slab[int32] // pyIntDict tables, lists of left semi-contexts
+	links     slab[cadLink]
+	zeroLinks slab[cadZeroLink]
+	indexed   slab[cadIndexed]
+}
+
+func (m *cadSlabs) rewind() {
+	m.facts.rewind()
+	m.ids.rewind()
+	m.links.rewind()
+	m.zeroLinks.rewind()
+	m.indexed.rewind()
+}
+
+// slab carves small slices of T out of large chunks, sparing an
+// allocation each (and the garbage collector an object to sweep). rewind
+// hands the chunks out again: whatever was carved before must no longer
+// be used. Chunks double in length from slabMin elements, the largest
+// slice carved, to slabMax; larger slices are allocated on their own.
+// The room a slice leaves when append moves it stays unused until the
+// rewind: as slices double, at most as much again as they hold.
+type slab[T any] struct {
+	chunks [][]T
+	next   int // chunks[:next] have been carved from
+	free   []T // the rest of chunks[next-1]
+}
+
+const slabMin, slabMax = 256, 2048
+
+// alloc returns an empty slice with capacity c, which append moves
+// elsewhere when it outgrows c. What lies beyond its length is not
+// zeroed: a rewound slab hands out what it held before.
+func (s *slab[T]) alloc(c int) []T {
+	if c > slabMin {
+		return make([]T, 0, c)
+	}
+	if len(s.free) < c {
+		if s.next == len(s.chunks) {
+			s.chunks = append(s.chunks, make([]T, slabMin<<min(s.next, bits.Len(slabMax/slabMin)-1)))
+		}
+		s.free = s.chunks[s.next]
+		s.next++
+	}
+	xs := s.free[:0:c]
+	s.free = s.free[c:]
+	return xs
+}
+
+// append appends v to xs, first moving xs to a slice of twice its
+// capacity carved from s if it is full.
+func (s *slab[T]) append(xs []T, v T) []T {
+	if len(xs) == cap(xs) {
+		xs = append(s.alloc(max(4, 2*cap(xs))), xs...)
+	}
+	return append(xs, v)
+}
+
+// rewind makes every chunk free again.
+func (s *slab[T]) rewind() {
+	s.next, s.free = 0, nil
+}
+
 // cadKey names a context by the hashes of its left and right facts, with
 // the ids of those semi-contexts where they are known to exist.
 type cadKey struct {
@@ -736,13 +803,15 @@ type cadKey struct {
 }
 
 // reset empties op as newContextOperator makes it, keeping the memory
-// it holds for the next run. Stamps and generations (cur, step, seen,
-// crossings, subRights) carry on, so that none of theirs is current.
+// it holds for the next run: its slices are truncated and its slabs
+// rewound. Stamps and generations (cur, step, seen, crossings,
+// subRights) carry on, so that none of theirs is current.
 func (op *contextOperator) reset() {
 	op.leftIDs.reset()
 	op.rightIDs.reset()
 	clear(op.sensorOnly)
 	clear(op.byNeuron.slot)
+	op.mem.rewind()
 	*op = contextOperator{
 		maxLeft: op.maxLeft, maxContexts: op.maxContexts, patterns: op.patterns, actMax: op.actMax,
 		leftIDs: op.leftIDs, rightIDs: op.rightIDs,
@@ -755,7 +824,7 @@ func (op *contextOperator) reset() {
 		active: op.active[:0], prevLeft: op.prevLeft[:0], potentials: op.potentials[:0],
 		seen: op.seen, crossings: op.crossings,
 		rightCrossings: op.rightCrossings[:0], crossingLefts: op.crossingLefts[:0], subRights: op.subRights,
-		slab: op.slab, scratch: op.scratch, cands: op.cands,
+		mem: op.mem, scratch: op.scratch, cands: op.cands,
 		neuronPos: op.neuronPos[:0], neuronCount: op.neuronCount[:0], zeroSubs: op.zeroSubs[:0], step: op.step, posLimit: op.posLimit,
 	}
 }
@@ -787,15 +856,15 @@ func (op *contextOperator) context(k *cadKey, zeroLevel bool, left, right []int6
 		for _, f := range right {
 			r.mask.set(f)
 		}
-		op.rights = append(op.rights, r)
-		op.rightCrossings = append(op.rightCrossings, cadRightCrossing{})
+		op.rights = appendDoubling(op.rights, r)
+		op.rightCrossings = appendDoubling(op.rightCrossings, cadRightCrossing{})
 	}
 	id = int32(len(op.contexts))
-	op.contexts = append(op.contexts, cadContext{left: k.lid, zeroLevel: zeroLevel})
+	op.contexts = appendDoubling(op.contexts, cadContext{left: k.lid, zeroLevel: zeroLevel})
 	l := &op.lefts[k.lid]
-	l.add(cadLink{rightHash: k.rh, context: id}, op.rights[k.rid].mask, k.rid, op.patterns, op.actMax, op.rights)
+	op.addLink(l, cadLink{rightHash: k.rh, context: id}, k.rid)
 	op.zeroLinksChanged(k.lid)
-	op.inLeft = append(op.inLeft, 0)
+	op.inLeft = appendDoubling(op.inLeft, 0)
 	if zeroLevel {
 		op.markZeroLevel(k.lid)
 	}
@@ -805,12 +874,7 @@ func (op *contextOperator) context(k *cadKey, zeroLevel bool, left, right []int6
 // keep returns a copy of facts, which stay unchanged, carved from a slab
 // to spare an allocation each.
 func (op *contextOperator) keep(facts []int64) []int64 {
-	if len(op.slab)+len(facts) > cap(op.slab) {
-		op.slab = make([]int64, 0, max(1024, len(facts)))
-	}
-	n := len(op.slab)
-	op.slab = append(op.slab, facts...)
-	return op.slab[n:len(op.slab):len(op.slab)]
+	return append(op.mem.facts.alloc(len(facts)), facts...)
 }
 
 func (op *contextOperator) addLeft(facts []int64, hash int64) int32 {
@@ -833,10 +897,10 @@ func (op *contextOperator) addLeft(facts []int64, hash int64) int32 {
 		if _, ok := op.sensorOnly[l.sensor]; !ok {
 			op.masks = append(op.masks, l.sensor)
 		}
-		op.sensorOnly[l.sensor] = append(op.sensorOnly[l.sensor], id)
+		op.sensorOnly[l.sensor] = op.mem.ids.append(op.sensorOnly[l.sensor], id)
 	} else {
 		nl := op.byNeuron.add(best)
-		nl.index = append(nl.index, cadIndexed{sensor: l.sensor, sig: l.sig, neurons: l.neurons, left: id})
+		nl.index = op.mem.indexed.append(nl.index, cadIndexed{sensor: l.sensor, sig: l.sig, neurons: l.neurons, left: id})
 	}
 	op.lefts = appendDoubling(op.lefts, l)
 	op.zeroLefts = appendDoubling(op.zeroLefts, cadZeroLeft{sensor: l.sensor})
@@ -846,18 +910,20 @@ func (op *contextOperator) addLeft(facts []int64, hash int64) int32 {
 		// semi-context: what was found wholly present in them is its
 		// cache.
 		op.sortIDs(op.full)
-		op.fullCache[id] = cadFullCache{lids: slices.Clone(op.full), upTo: int32(op.crossedN)}
+		lids := append(op.mem.ids.alloc(len(op.full)), op.full...)
+		op.fullCache[id] = cadFullCache{lids: lids, upTo: int32(op.crossedN)}
 		op.full, op.fullSorted, op.fullPending = op.fullCache[id].lids, true, false
 	}
-	op.neuronPos = append(op.neuronPos, 0)
-	op.neuronCount = append(op.neuronCount, 0)
-	op.zeroSubs = append(op.zeroSubs, 0)
+	op.neuronPos = appendDoubling(op.neuronPos, 0)
+	op.neuronCount = appendDoubling(op.neuronCount, 0)
+	op.zeroSubs = appendDoubling(op.zeroSubs, 0)
 	return id
 }
 
 // appendDoubling appends v to s, doubling its capacity when full: append
-// grows long slices by a quarter, which copies the large per left
-// semi-context slices about five times over (and makes as much garbage).
+// grows long slices by a quarter, which copies the large slices kept per
+// semi-context or context about five times over (and makes as much
+// garbage).
 func appendDoubling[T any](s []T, v T) []T {
 	if len(s) == cap(s) {
 		s = slices.Grow(s, len(s))
@@ -878,7 +944,7 @@ func (op *contextOperator) markZeroLevel(lid int32) {
 		op.zeroCodes = slices.Insert(op.zeroCodes, i, sensorCode(l.sensor))
 		for _, f := range l.facts[len(l.facts)-int(l.neurons):] {
 			nl := op.byNeuron.add(f)
-			nl.zero = append(nl.zero, lid)
+			nl.zero = op.mem.ids.append(nl.zero, lid)
 		}
 	}
 }
@@ -1635,7 +1701,7 @@ func (op *contextOperator) crossLeft(sens []int64, sensMask factMask) (numNew in
 		// Few were made: look at each.
 		for id := c.upTo; int(id) < op.crossedN; id++ {
 			if l := &op.lefts[id]; l.sensor.subsetOf(sensMask) && l.sig&^sig == 0 && op.neuronsPresent(l) {
-				c.lids = append(c.lids, id)
+				c.lids = op.mem.ids.append(c.lids, id)
 			}
 		}
 	default:
@@ -1710,7 +1776,7 @@ func (op *contextOperator) findFull(dst []int32, from int32, sensMask factMask, 
 // in the order the reference's iteritems() does.
 type pyIntDict struct {
 	// keys are by slot, −1 marking an empty slot; the values follow them
-	// in the same allocation, up to cap(keys) (vals).
+	// in the same slice, up to cap(keys) (vals).
 	keys []int32
 	used int32
 }
@@ -1745,24 +1811,24 @@ func (d *pyIntDict) get(key int32) (int32, bool) {
 
 // set inserts a key that is not present and returns its slot, unless
 // the table was resized, which moves every key.
-func (d *pyIntDict) set(key, val int32) (slot int, resized bool) {
+func (d *pyIntDict) set(key, val int32, mem *slab[int32]) (slot int, resized bool) {
 	if d.keys == nil {
-		d.alloc(pyDictMinSize)
+		d.alloc(pyDictMinSize, mem)
 	}
 	s := d.slot(key)
 	d.keys[s], d.vals()[s] = key, val
 	d.used++
 	if int(d.used)*3 >= len(d.keys)*2 {
-		d.resize(4 * int(d.used))
+		d.resize(4*int(d.used), mem)
 		return 0, true
 	}
 	return s, false
 }
 
 // alloc makes an empty table of size slots, keys and values in one
-// allocation.
-func (d *pyIntDict) alloc(size int) {
-	d.keys = make([]int32, size, 2*size)
+// slice carved from mem; the values of empty slots are undefined.
+func (d *pyIntDict) alloc(size int, mem *slab[int32]) {
+	d.keys = mem.alloc(2 * size)[:size]
 	for i := range d.keys {
 		d.keys[i] = -1
 	}
@@ -1770,13 +1836,13 @@ func (d *pyIntDict) alloc(size int) {
 
 // resize is dictresize: the smallest power of two above minUsed, filled
 // in old slot order.
-func (d *pyIntDict) resize(minUsed int) {
+func (d *pyIntDict) resize(minUsed int, mem *slab[int32]) {
 	size := pyDictMinSize
 	for size <= minUsed {
 		size <<= 1
 	}
 	oldKeys, oldVals := d.keys, d.vals()
-	d.alloc(size)
+	d.alloc(size, mem)
 	vals := d.vals()
 	for i, k := range oldKeys {
 		if k >= 0 {

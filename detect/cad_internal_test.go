@@ -97,3 +97,39 @@ func TestTopActive(t *testing.T) {
 		}
 	}
 }
+
+// TestSlab checks that the slices a slab carves out, appended to in turn
+// and across rewinds, never share memory: each keeps what was appended
+// to it until the next rewind.
+func TestSlab(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 0xcad))
+	var s slab[int32]
+	for round := range 4 {
+		var got, want [][]int32
+		for range 5000 {
+			if j := rng.IntN(len(got) + 1); j < len(got) {
+				v := int32(rng.Uint32())
+				got[j], want[j] = s.append(got[j], v), append(want[j], v)
+				continue
+			}
+			c := rng.IntN(8)
+			if rng.IntN(50) == 0 {
+				c = slabMin + rng.IntN(slabMin) // too large to carve
+			}
+			xs := s.alloc(c)
+			if len(xs) != 0 || cap(xs) != c {
+				t.Fatalf("round %d: alloc(%d) has length %d, capacity %d", round, c, len(xs), cap(xs))
+			}
+			for range rng.IntN(c + 1) {
+				xs = append(xs, int32(rng.Uint32()))
+			}
+			got, want = append(got, xs), append(want, slices.Clone(xs))
+		}
+		for i := range got {
+			if !slices.Equal(got[i], want[i]) {
+				t.Fatalf("round %d: slice %d holds %v, not %v", round, i, got[i], want[i])
+			}
+		}
+		s.rewind()
+	}
+}
