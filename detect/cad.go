@@ -178,7 +178,7 @@ func (d *CADOSE) Observe(_ time.Time, v float64) float64 {
 		d.learnRange()
 		return 0
 	}
-	tol := d.p.Tolerance * (d.maxValue - d.minValue)
+	tol := float64(d.p.Tolerance * (d.maxValue - d.minValue)) // rounded: not fused into the comparisons below on any GOARCH
 	if v >= d.minValue-tol && v <= d.maxValue+tol {
 		// In range, or close enough to count as its edge.
 		return d.anomalyScore(min(max(v, d.minValue), d.maxValue))

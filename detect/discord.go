@@ -124,7 +124,7 @@ func (d *Discord) nearest() float64 {
 		s := 0.0
 		for k, xv := range x {
 			e := xv - y[k]
-			s += e * e
+			s += float64(e * e) // rounded before the sum: no fused multiply-add, the same bits on every GOARCH
 			if s >= best {
 				break
 			}

@@ -41,7 +41,7 @@ func naiveDiscord(p detect.DiscordParams, vals []float64) []float64 {
 			s := 0.0
 			for k := range m {
 				e := blocks[n-m+k] - blocks[j+k]
-				s += e * e
+				s += float64(e * e)
 			}
 			best = min(best, s)
 		}

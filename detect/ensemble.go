@@ -36,10 +36,10 @@ func (d *SpatialNovelty) Observe(_ time.Time, v float64) float64 {
 	s := 0.0
 	if d.n > 0 && d.hi > d.lo {
 		w := d.hi - d.lo
-		tol := w * d.p.Tolerance
+		tol := float64(w * d.p.Tolerance) // rounded: no fused multiply-add, as in Seasonal
 		excess := max(v-(d.hi+tol), (d.lo-tol)-v) / w
 		if excess > 0 && d.n >= d.p.Warmup {
-			s = 0.5 + 0.5*score(excess)
+			s = 0.5 + float64(0.5*score(excess))
 		}
 	}
 	if d.n == 0 {
