@@ -8,9 +8,10 @@ import (
 )
 
 // CADParams configures CADOSE. Bits, BaseThreshold, RestPeriod,
-// MaxLeftSemiContexts and MaxActiveNeurons are the reference's parameters,
-// with its defaults; the rest say how the detector copes without the
-// range that NAB's runner gives it, and bound its memory.
+// MaxLeftSemiContexts and MaxActiveNeurons are the reference's parameters
+// (DefaultPointParams keeps its defaults but for RestPeriod, which NAB's
+// runner overrides anyway); the rest say how the detector copes without
+// the range that NAB's runner gives it, and bound its memory.
 type CADParams struct {
 	// Bits is how many bits a value is discretised to (numNormValueBits):
 	// 3 makes eight levels across the range.
@@ -20,7 +21,8 @@ type CADParams struct {
 	BaseThreshold float64
 	// RestPeriod is how many points after a raw score of BaseThreshold
 	// report 0, unless Hints.Learn is set: then, as NAB sets it, it is a
-	// fifth of Hints.Learn.
+	// fifth of Hints.Learn (3 % of the file). The reference's default is
+	// 30; DefaultPointParams has 60, which NAB scores better online.
 	RestPeriod int
 	// MaxLeftSemiContexts bounds the size of left semi-contexts that new
 	// contexts are made from (maxLeftSemiContextsLenght).

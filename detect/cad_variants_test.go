@@ -70,6 +70,7 @@ func cadVariantDigest(t *testing.T, set func(*detect.CADParams)) string {
 		vals := streams[name]
 		for _, hints := range []bool{false, true} {
 			p := detect.DefaultPointParams()
+			p.CAD.RestPeriod = 30 // the reference's default, which the golden digests were written with
 			set(&p.CAD)
 			if hints {
 				p.Hints = detect.Hints{Min: slices.Min(vals), Max: slices.Max(vals), HasRange: true, Learn: int(0.15 * float64(len(vals)))}

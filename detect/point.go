@@ -82,7 +82,7 @@ func DefaultPointParams() PointParams {
 		PageHinkley: PageHinkleyParams{LevelAlpha: 0.3, SpreadAlpha: 0.01, Delta: 0.5, Lambda: 10, Warmup: 100},
 		HST:         HSTParams{Trees: 25, Depth: 10, Window: 1000, Shingle: 2, Seed: 1},
 		CAD: CADParams{
-			Bits: 3, BaseThreshold: 0.75, RestPeriod: 30, MaxLeftSemiContexts: 7,
+			Bits: 3, BaseThreshold: 0.75, RestPeriod: 60, MaxLeftSemiContexts: 7,
 			MaxActiveNeurons: 15, Learn: 150, History: 2000, Tolerance: 0.2, MaxContexts: 1 << 20,
 		},
 		Spatial: SpatialParams{Tolerance: 0.05, Warmup: 150},
