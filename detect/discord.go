@@ -28,7 +28,10 @@ type DiscordParams struct {
 // the nearest shape seen before: a time-series discord (Keogh, Lin and Fu
 // 2005) found online. It is for the anomalies the other detectors miss
 // because no single value is out of place: a holiday in a weekly rhythm,
-// a missing daily peak, a pattern that stops.
+// a day that does not warm, a pattern that stops. A change narrower than
+// a block and within the range seen (a short daily peak that fails to
+// come, where the rest of the day is flat) barely moves the block means,
+// and is not its to catch.
 //
 // The points are averaged into blocks of Block points. Each time a block
 // completes, the last Length blocks are compared with every earlier run
