@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -120,7 +121,12 @@ func NewCADOSE(p CADParams, h Hints) *CADOSE {
 		p:           p,
 		maxBinValue: math.Exp2(float64(p.Bits)) - 1,
 		restPeriod:  p.RestPeriod,
-		op:          newContextOperator(p.Bits, p.MaxLeftSemiContexts, p.MaxContexts),
+	}
+	if op := cadSpares.take(); op != nil {
+		op.reuse(p.Bits, p.MaxLeftSemiContexts, p.MaxContexts)
+		d.op = *op
+	} else {
+		d.op = newContextOperator(p.Bits, p.MaxLeftSemiContexts, p.MaxContexts)
 	}
 	if h.Learn > 0 {
 		d.restPeriod = int(float64(h.Learn) / 5.0)
@@ -132,6 +138,51 @@ func NewCADOSE(p CADParams, h Hints) *CADOSE {
 		d.history = newRing(max(p.History, p.Learn))
 	}
 	return d
+}
+
+// cadSpares holds the context operators of recycled CAD OSE detectors
+// for new ones to reuse, as many as a few detectors built in turn need.
+var cadSpares spares[contextOperator]
+
+// recycle implements recycler: d's context operator goes to cadSpares
+// and d is left without one.
+func (d *CADOSE) recycle() {
+	op := new(contextOperator)
+	*op, d.op = d.op, contextOperator{}
+	cadSpares.put(op)
+}
+
+// spares is a short free list, safe for concurrent use. Unlike a
+// sync.Pool it keeps what it is given until taken, so that reuse does
+// not depend on when the garbage collector runs.
+type spares[T any] struct {
+	mu   sync.Mutex
+	free []*T
+}
+
+// maxSpares bounds a spares list: detectors are recycled one at a time,
+// in turn, or not at all.
+const maxSpares = 2
+
+func (s *spares[T]) put(x *T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.free) < maxSpares {
+		s.free = append(s.free, x)
+	}
+}
+
+// take returns a spare, or nil if there is none.
+func (s *spares[T]) take() *T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.free) == 0 {
+		return nil
+	}
+	x := s.free[len(s.free)-1]
+	s.free[len(s.free)-1] = nil
+	s.free = s.free[:len(s.free)-1]
+	return x
 }
 
 func (d *CADOSE) setRange(lo, hi float64) {
@@ -713,6 +764,14 @@ type contextOperator struct {
 }
 
 func newContextOperator(nBits, maxLeft, maxContexts int) contextOperator {
+	op := contextOperator{sensorOnly: map[factMask][]int32{}, subRights: make([]cadSubRight, 64)}
+	op.configure(nBits, maxLeft, maxContexts)
+	return op
+}
+
+// configure sets op's parameters, and the limits of its fast paths (which
+// tests lower) to their defaults.
+func (op *contextOperator) configure(nBits, maxLeft, maxContexts int) {
 	var patterns []factMask
 	if 1<<nBits <= maxPatterns {
 		patterns = make([]factMask, 1<<nBits)
@@ -722,11 +781,15 @@ func newContextOperator(nBits, maxLeft, maxContexts int) contextOperator {
 			}
 		}
 	}
-	return contextOperator{
-		patterns: patterns, actMax: 32,
-		maxLeft: maxLeft, maxContexts: maxContexts,
-		sensorOnly: map[factMask][]int32{}, posLimit: 64, subRights: make([]cadSubRight, 64),
-	}
+	op.patterns, op.maxLeft, op.maxContexts = patterns, maxLeft, maxContexts
+	op.actMax, op.posLimit = 32, 64
+}
+
+// reuse empties op, as reset does, and sets it up as newContextOperator
+// would with these parameters.
+func (op *contextOperator) reuse(nBits, maxLeft, maxContexts int) {
+	op.reset()
+	op.configure(nBits, maxLeft, maxContexts)
 }
 
 // cadSlabs are the slabs that a contextOperator carves the facts of

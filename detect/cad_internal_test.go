@@ -133,3 +133,68 @@ func TestSlab(t *testing.T) {
 		s.rewind()
 	}
 }
+
+// TestCADOSERecycled runs detectors one after another, each built on the
+// memory of the one before (Recycle), with parameters and hints that
+// change between them, and series that leave large tables and lowered
+// fast-path limits behind: each must score as a detector built on a
+// fresh context operator does, with the limits back at their defaults.
+func TestCADOSERecycled(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 0xcad))
+	series := func(n int, shift float64) []float64 {
+		vals := make([]float64, n)
+		for i := range vals {
+			vals[i] = 10*math.Sin(float64(i)/7) + rng.NormFloat64()
+			if i > n/2 {
+				vals[i] += shift // a rebuild, without hints
+			}
+		}
+		return vals
+	}
+	long, short := series(6000, 30), series(800, -25)
+	base := DefaultPointParams().CAD
+	withBits := func(b int) CADParams { p := base; p.Bits = b; return p }
+	hints := func(vals []float64) Hints {
+		return Hints{Min: slices.Min(vals), Max: slices.Max(vals), HasRange: true, Learn: len(vals) * 15 / 100}
+	}
+	runs := []struct {
+		name  string
+		p     CADParams
+		h     Hints
+		vals  []float64
+		tweak func(*contextOperator)
+	}{
+		{"long", base, Hints{}, long, func(op *contextOperator) { op.actMax, op.posLimit = 1, 0 }},
+		{"short", base, Hints{}, short, nil},
+		{"four bits", withBits(4), Hints{}, long, nil},
+		{"three bits, hints", base, hints(short), short, nil},
+		{"two bits", withBits(2), hints(long), long, nil},
+		{"short again", base, Hints{}, short, nil},
+	}
+	for _, r := range runs {
+		d := NewCADOSE(r.p, r.h)
+		if r.name != "long" && len(d.op.mem.facts.chunks) == 0 {
+			t.Fatalf("%s: built on a fresh context operator, not the one recycled", r.name)
+		}
+		if d.op.actMax != 32 || d.op.posLimit != 64 {
+			// Lowered limits score the same, slower.
+			t.Errorf("%s: recycled with actMax %d, posLimit %d, not 32, 64", r.name, d.op.actMax, d.op.posLimit)
+		}
+		got := cadScores(d, r.vals)
+
+		fresh := NewCADOSE(r.p, r.h)
+		fresh.op = newContextOperator(r.p.Bits, r.p.MaxLeftSemiContexts, r.p.MaxContexts)
+		want := cadScores(fresh, r.vals)
+		if r.tweak != nil {
+			r.tweak(&d.op)
+		}
+		Recycle(d)
+		if !slices.Equal(got, want) {
+			i := 0
+			for got[i] == want[i] {
+				i++
+			}
+			t.Errorf("%s: point %d scores %v recycled, %v fresh", r.name, i, got[i], want[i])
+		}
+	}
+}

@@ -121,6 +121,13 @@ func (e *Ensemble) Observe(t time.Time, v float64) float64 {
 // point (the first of those that tie): with max, the one the score is.
 func (e *Ensemble) Explain() string { return "led by " + e.names[e.lead] }
 
+// recycle implements recycler for the members.
+func (e *Ensemble) recycle() {
+	for _, m := range e.members {
+		Recycle(m)
+	}
+}
+
 // calibrate maps s in [0,1] so that threshold t lands on 0.5, keeping
 // order.
 func calibrate(s, t float64) float64 {

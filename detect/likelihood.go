@@ -306,4 +306,7 @@ func neumaierAdd(sum, c, x float64) (float64, float64) {
 	return t, c
 }
 
+// recycle implements recycler for the detector it wraps.
+func (d *Likelihood) recycle() { Recycle(d.inner) }
+
 var _ PointDetector = (*Likelihood)(nil)

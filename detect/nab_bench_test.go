@@ -58,7 +58,8 @@ func nabParams(f *nab.File, mode string) detect.PointParams {
 }
 
 // BenchmarkNAB runs each detector over the whole NAB corpus (365,558
-// points, fresh state per file, no I/O) once per iteration, online and
+// points, fresh state per file, each detector recycled after its file as
+// `agent eval nab` recycles them, no I/O) once per iteration, online and
 // with hints, and reports the time per corpus (ns/op), the process's CPU
 // time per corpus (cpu-s/op, user and system, GC included, on Unix) and
 // the time per point. Select one with -bench='NAB/^cad_ose$/online$'
@@ -85,6 +86,7 @@ func BenchmarkNAB(b *testing.B) {
 						for j, t := range f.Timestamps {
 							sink += d.Observe(t, f.Values[j])
 						}
+						detect.Recycle(d)
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(c.Rows()), "ns/point")

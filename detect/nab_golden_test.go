@@ -21,8 +21,9 @@ var update = flag.Bool("update", false, "rewrite testdata/nab_scores.golden from
 const nabGolden = "testdata/nab_scores.golden"
 
 // nabDigest runs the named detector over every file of the corpus, as
-// `agent eval nab` does, and returns the SHA-256 of the file keys and the
-// bits of every score, in corpus order.
+// `agent eval nab` does (recycling each detector after its file), and
+// returns the SHA-256 of the file keys and the bits of every score, in
+// corpus order.
 func nabDigest(t *testing.T, name, mode string) string {
 	c := loadNAB(t)
 	h := sha256.New()
@@ -37,6 +38,7 @@ func nabDigest(t *testing.T, name, mode string) string {
 			binary.LittleEndian.PutUint64(b[:], math.Float64bits(d.Observe(ts, f.Values[i])))
 			h.Write(b[:])
 		}
+		detect.Recycle(d)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

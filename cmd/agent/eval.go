@@ -219,6 +219,7 @@ func runPointDetector(name string, p detect.PointParams, f *nab.File) ([]float64
 		scores[i] = d.Observe(t, f.Values[i])
 	}
 	elapsed := time.Since(start)
+	detect.Recycle(d)
 	for i, s := range scores {
 		if !(s >= 0 && s <= 1) {
 			return nil, 0, fmt.Errorf("%s: row %d: score %v outside [0,1]", f.Key, i, s)
