@@ -812,3 +812,56 @@ func TestAppendTimeMatchesAppendFormat(t *testing.T) {
 		}
 	})
 }
+
+// TestSortByScore checks the radix sort against a stable comparison sort:
+// highest score first, equal scores (0 and −0 among them) in the order
+// given.
+func TestSortByScore(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		// Few distinct scores, so that ties are common.
+		vals := []float64{0, math.Copysign(0, -1), 1, 0.5, 0.25, 1e-300, math.Nextafter(0.5, 1), 0.75}
+		n := rapid.IntRange(0, 300).Draw(t, "n")
+		pts := make([]point, n)
+		for i := range pts {
+			s := rapid.SampledFrom(vals).Draw(t, "v")
+			if rapid.Bool().Draw(t, "any") {
+				s = rapid.Float64Range(0, 1).Draw(t, "s")
+			}
+			pts[i] = point{score: s, window: int32(i)}
+		}
+		want := slices.Clone(pts)
+		slices.SortStableFunc(want, func(a, b point) int {
+			switch {
+			case a.score > b.score:
+				return -1
+			case a.score < b.score:
+				return 1
+			}
+			return 0
+		})
+		sortByScore(pts)
+		for i := range pts {
+			if pts[i].window != want[i].window {
+				t.Fatalf("row %d: %v (row %d given), want %v (row %d)", i, pts[i].score, pts[i].window, want[i].score, want[i].window)
+			}
+		}
+	})
+}
+
+// BenchmarkSortByScore sorts as many rows as NAB scores, a third of them
+// 0, as a detector at rest scores them.
+func BenchmarkSortByScore(b *testing.B) {
+	src := make([]point, 330_000)
+	x := uint64(1)
+	for i := range src {
+		x = x*6364136223846793005 + 1442695040888963407
+		if x>>62 != 0 {
+			src[i].score = float64(x>>11) / (1 << 53)
+		}
+	}
+	pts := make([]point, len(src))
+	for b.Loop() {
+		copy(pts, src)
+		sortByScore(pts)
+	}
+}
