@@ -67,6 +67,12 @@ type Likelihood struct {
 	avgLen      int
 	total       float64
 	histL       []float64 // last AveragingWindow unfiltered likelihoods
+
+	// The last lnTail worked out, of x under mean and stdev: after a
+	// detector's high score its averages stay put (CAD OSE scores 0 while it
+	// rests), so on NAB two thirds of lnTail's calls repeat the one before.
+	tailX, tailMean, tailStdev, tail float64
+	tailOK                           bool
 }
 
 // NewLikelihood wraps inner; p must be valid.
@@ -149,12 +155,17 @@ func (d *Likelihood) average(raw float64) float64 {
 // lnTail is nupic's tailProbability in logarithms: the probability of an
 // average at least as far from the mean as x, on the side x lies.
 func (d *Likelihood) lnTail(x float64) float64 {
+	if d.tailOK && x == d.tailX && d.mean == d.tailMean && d.stdev == d.tailStdev {
+		return d.tail
+	}
+	d.tailX, d.tailMean, d.tailStdev, d.tailOK = x, d.mean, d.stdev, true
 	if x < d.mean {
 		x = 2*d.mean - x
 	}
 	z := (x - d.mean) / d.stdev
 	// nupic takes 0.5·erfc(z/1.4142); lnGaussianTail(y) is ln 0.5·erfc(y/√2).
-	return lnGaussianTail(z / 1.4142 * math.Sqrt2)
+	d.tail = lnGaussianTail(z / 1.4142 * math.Sqrt2)
+	return d.tail
 }
 
 // Floors of estimateNormal's variance and of the values' variance below

@@ -54,6 +54,44 @@ func TestLikelihoodFitMatchesNaive(t *testing.T) {
 	})
 }
 
+// TestLikelihoodTailCache checks that reusing the last tail probability
+// changes no score: streams of raw scores in runs, some constant, so that
+// averages repeat within and across re-estimations, scored with the cache
+// and with it emptied before every point.
+func TestLikelihoodTailCache(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := LikelihoodParams{
+			LearningPeriod:     rapid.IntRange(0, 20).Draw(t, "learning"),
+			EstimationSamples:  rapid.IntRange(1, 20).Draw(t, "estimation"),
+			ReestimationPeriod: rapid.IntRange(1, 15).Draw(t, "reestimation"),
+			AveragingWindow:    rapid.IntRange(1, 5).Draw(t, "averaging"),
+		}
+		p.HistoricWindow = rapid.IntRange(p.AveragingWindow, 60).Draw(t, "historic")
+		var raw []float64
+		for range rapid.IntRange(1, 8).Draw(t, "runs") {
+			score := rapid.SampledFrom([]float64{0, 1, 0.25}).Draw(t, "score")
+			noisy := rapid.Bool().Draw(t, "noisy")
+			for range rapid.IntRange(1, 40).Draw(t, "length") {
+				s := score
+				if noisy {
+					s = rapid.Float64Range(0, 1).Draw(t, "s")
+				}
+				raw = append(raw, s)
+			}
+		}
+		cached := NewLikelihood(&replayRaw{scores: raw}, p, Hints{})
+		fresh := NewLikelihood(&replayRaw{scores: raw}, p, Hints{})
+		for i := range raw {
+			ts := time.Unix(int64(i), 0)
+			v := float64(i % 7)
+			fresh.tailOK = false
+			if got, want := cached.Observe(ts, v), fresh.Observe(ts, v); got != want {
+				t.Fatalf("point %d: %v with the cache, %v without", i, got, want)
+			}
+		}
+	})
+}
+
 func closeTo(got, want float64) bool { return math.Abs(got-want) <= 1e-12+1e-9*math.Abs(want) }
 
 // naiveLikelihoodFit is nupic's estimateAnomalyLikelihoods over the last
