@@ -307,11 +307,12 @@ func (d *CADOSE) stepFacts(sens []int64) (activeFrac, newFrac float64) {
 	for _, f := range sens {
 		sensMask.set(f)
 	}
+	pat := op.sensPattern(sens)
 	newContext := false
 	if len(op.left) > 0 {
-		newContext = op.zeroLevel(op.left, op.leftHash, sens)
+		newContext = op.zeroLevel(op.left, op.leftHash, sens, pat)
 	}
-	numSelected := op.crossRight(sens, sensMask, newContext)
+	numSelected := op.crossRight(sens, sensMask, pat, newContext)
 	if numSelected > 0 {
 		activeFrac = float64(len(op.active)) / float64(numSelected)
 	}
@@ -462,14 +463,31 @@ type cadLeft struct {
 	facts []int64 // sorted
 	// sensor are the sensor facts among facts; neurons is how many of
 	// them are neuron facts, sig their neuronSig.
-	sensor   factMask
-	sig      uint64
+	sensor factMask
+	sig    uint64
+	// rights has bit r set for each right semi-context r below 64 that
+	// contexts holds, so that most look-ups need not probe it (the
+	// range's own band has 26 right semi-contexts of three bits).
+	rights   uint64
 	contexts pyIntDict
 	neurons  int32
 	// zeroLevel counts the zero-level contexts among them.
 	zeroLevel int32
 	actOK     bool
-	_         [15]byte // to 192 bytes, three cache lines
+	// zeroKnown has bit p set once its context with the sensor facts of
+	// value p in the range's own band (see sensPattern) is known to be
+	// there and zero-level, as it then stays.
+	zeroKnown uint8
+	_         [6]byte // to 192 bytes, three cache lines
+}
+
+// has reports whether l has a context with right semi-context rid.
+func (l *cadLeft) has(rid int32) bool {
+	if rid < 64 {
+		return l.rights&(1<<rid) != 0
+	}
+	_, ok := l.contexts.get(rid)
+	return ok
 }
 
 // maxPatterns bounds the values of sensor facts that cadLeft.act covers:
@@ -550,6 +568,9 @@ func (k *cadLink) activate() {
 // semi-context right and updates l.act or, without act, l.masks.
 func (op *contextOperator) addLink(l *cadLeft, k cadLink, right int32) {
 	l.contexts.set(right, k.context, &op.mem.ids)
+	if right < 64 {
+		l.rights |= 1 << right
+	}
 	if l.links == nil {
 		l.actOK = op.patterns != nil
 	}
@@ -690,17 +711,17 @@ type contextOperator struct {
 
 	// Crossing state: the left facts last crossed and their hash, how
 	// many left semi-contexts existed then, and those of them wholly
-	// present (sorted if fullSorted). When the left facts are those of a
-	// left semi-context, full is fullCache's list for it, which grows as
-	// left semi-contexts are made; otherwise it is fullBuf.
-	left       []int64
-	leftHash   int64
-	leftLID    int32 // leftIDs' entry for leftHash, if leftLOK
-	leftLOK    bool
-	crossedN   int
-	full       []int32
-	fullSorted bool
-	fullBuf    []int32
+	// present. When the left facts are those of a left semi-context, full
+	// is fullCache's list for it, which grows as left semi-contexts are
+	// made, in creation order (so that walks over it read op.lefts in
+	// order); otherwise it is fullBuf, in any order.
+	left     []int64
+	leftHash int64
+	leftLID  int32 // leftIDs' entry for leftHash, if leftLOK
+	leftLOK  bool
+	crossedN int
+	full     []int32
+	fullBuf  []int32
 	// fullPending is set while full was found for left facts that are no
 	// left semi-context's, until one is made of them.
 	fullPending bool
@@ -721,6 +742,7 @@ type contextOperator struct {
 	zeroLevels  []int32
 	zeroSensors []factMask // their sensor facts
 	zeroCodes   []uint32   // and those as sensorCode gives them
+	zeroFacts   []int32    // and how many facts they have
 	// zeroSubs has, by left semi-context holding zero-level contexts and
 	// with patterns, in byte p the subsets of the sensor facts of value p
 	// (as rightCrossing numbers them) that its zero-level contexts' right
@@ -885,7 +907,7 @@ func (op *contextOperator) reset() {
 		bitmap: op.bitmap, sensorOnly: op.sensorOnly, masks: op.masks[:0],
 		byNeuron: neuronLists{slot: op.byNeuron.slot[:0], lists: op.byNeuron.lists[:0]},
 		inLeft:   op.inLeft[:0], cur: op.cur,
-		zeroLevels: op.zeroLevels[:0], zeroSensors: op.zeroSensors[:0], zeroCodes: op.zeroCodes[:0],
+		zeroLevels: op.zeroLevels[:0], zeroSensors: op.zeroSensors[:0], zeroCodes: op.zeroCodes[:0], zeroFacts: op.zeroFacts[:0],
 		active: op.active[:0], prevLeft: op.prevLeft[:0], potentials: op.potentials[:0],
 		seen: op.seen, crossings: op.crossings,
 		rightCrossings: op.rightCrossings[:0], crossingLefts: op.crossingLefts[:0], subRights: op.subRights,
@@ -901,7 +923,8 @@ func (op *contextOperator) reset() {
 // are copied when kept.
 func (op *contextOperator) context(k *cadKey, zeroLevel bool, left, right []int64, pc *cadPotential, sens []int64) (id int32, made, ok bool) {
 	if k.lok && k.rok {
-		if c, ok := op.lefts[k.lid].contexts.get(k.rid); ok {
+		if l := &op.lefts[k.lid]; l.has(k.rid) {
+			c, _ := l.contexts.get(k.rid)
 			return c, false, true
 		}
 	}
@@ -977,7 +1000,7 @@ func (op *contextOperator) addLeft(facts []int64, hash int64) int32 {
 		op.sortIDs(op.full)
 		lids := append(op.mem.ids.alloc(len(op.full)), op.full...)
 		op.fullCache[id] = cadFullCache{lids: lids, upTo: int32(op.crossedN)}
-		op.full, op.fullSorted, op.fullPending = op.fullCache[id].lids, true, false
+		op.full, op.fullPending = op.fullCache[id].lids, false
 	}
 	op.neuronPos = appendDoubling(op.neuronPos, 0)
 	op.neuronCount = appendDoubling(op.neuronCount, 0)
@@ -1007,6 +1030,7 @@ func (op *contextOperator) markZeroLevel(lid int32) {
 		op.zeroLevels = slices.Insert(op.zeroLevels, i, lid)
 		op.zeroSensors = slices.Insert(op.zeroSensors, i, l.sensor)
 		op.zeroCodes = slices.Insert(op.zeroCodes, i, sensorCode(l.sensor))
+		op.zeroFacts = slices.Insert(op.zeroFacts, i, int32(len(l.facts)))
 		for _, f := range l.facts[len(l.facts)-int(l.neurons):] {
 			nl := op.byNeuron.add(f)
 			nl.zero = op.mem.ids.append(nl.zero, lid)
@@ -1027,7 +1051,12 @@ func (op *contextOperator) neuronsPresent(l *cadLeft) bool {
 
 // zeroLevel is getContextByFacts for the one zero-level context of a step:
 // it reports whether the context is new, and marks an old one zero-level.
-func (op *contextOperator) zeroLevel(left []int64, lh int64, right []int64) bool {
+// pat is sensPattern(right): a context known to be zero-level already
+// (cadLeft.zeroKnown) needs nothing done, as on most steps.
+func (op *contextOperator) zeroLevel(left []int64, lh int64, right []int64, pat int) bool {
+	if op.leftLOK && pat >= 0 && op.lefts[op.leftLID].zeroKnown&(1<<pat) != 0 {
+		return false
+	}
 	rh := pyTupleHash(right)
 	// crossLeft looked the left semi-context up.
 	k := cadKey{lh: lh, rh: rh, lid: op.leftLID, lok: op.leftLOK}
@@ -1037,6 +1066,9 @@ func (op *contextOperator) zeroLevel(left []int64, lh int64, right []int64) bool
 		op.seen.reset()
 		op.seen.add(lh, rh)
 		op.potentials = op.potentials[:0]
+	}
+	if ok && pat >= 0 {
+		op.lefts[k.lid].zeroKnown |= 1 << pat
 	}
 	switch {
 	case !ok:
@@ -1056,13 +1088,14 @@ func (op *contextOperator) zeroLevel(left []int64, lh int64, right []int64) bool
 // updateContextsAndGetActive: it scores the contexts of the left
 // semi-contexts crossed last step against the sensor facts, filling
 // op.active (and, on a step that made a new zero-level context,
-// op.potentials), and returns how many contexts were selected.
-func (op *contextOperator) crossRight(sens []int64, sensMask factMask, newContext bool) (numSelected int) {
+// op.potentials), and returns how many contexts were selected. pat is
+// sensPattern(sens).
+func (op *contextOperator) crossRight(sens []int64, sensMask factMask, pat int, newContext bool) (numSelected int) {
 	op.active = op.active[:0]
 	if newContext {
-		numSelected = op.crossRightAll(sens, sensMask)
+		numSelected = op.crossRightAll(sens, sensMask, pat)
 	} else {
-		numSelected = op.activateFull(op.full, sensMask, op.sensPattern(sens), op.leftOf(op.newContextID))
+		numSelected = op.activateFull(op.full, sensMask, pat, op.leftOf(op.newContextID))
 	}
 	op.newContextID = 0
 	return numSelected
@@ -1073,7 +1106,7 @@ func (op *contextOperator) crossRight(sens []int64, sensMask factMask, newContex
 // in CPython dict order, the order in which it offers potential contexts,
 // as it runs on a step that made a new zero-level context. (Activations
 // are counted in any order: their ranking does not depend on it.)
-func (op *contextOperator) crossRightAll(sens []int64, sensMask factMask) (numSelected int) {
+func (op *contextOperator) crossRightAll(sens []int64, sensMask factMask, pat int) (numSelected int) {
 	leftMask := op.prevMask
 	op.step++
 	byPos := len(op.left) <= op.posLimit
@@ -1095,46 +1128,60 @@ func (op *contextOperator) crossRightAll(sens []int64, sensMask factMask) (numSe
 		}
 	}
 	// Only wholly present left semi-contexts and those holding zero-level
-	// contexts can do anything; walk them in creation order.
-	if !op.fullSorted {
-		op.sortIDs(op.full)
-	}
-	pat, skipLeft := op.sensPattern(sens), op.leftOf(op.newContextID)
-	full := op.full
+	// contexts can do anything. The wholly present ones (op.full) are
+	// activated first, all at once; then those holding zero-level
+	// contexts offer potential contexts in creation order. Of these, the
+	// wholly present ones of at most maxLeft facts are the candidates
+	// with all their facts present.
+	numSelected = op.activateFull(op.full, sensMask, pat, op.leftOf(op.newContextID))
 	for _, c := range op.partlyPresent(len(sens), leftMask, byPos) {
-		isFull := false
-		for len(full) > 0 && full[0] <= c.lid {
-			isFull = full[0] == c.lid
-			numSelected += op.crossFull(full[0], sens, sensMask, pat, skipLeft)
-			full = full[1:]
-		}
-		if isFull {
+		if c.full {
+			op.crossFull(c.lid, sens, sensMask)
 			continue
+		}
+		// With byPos, left semi-contexts whose crossings with the left
+		// facts are the same share an account of what was offered;
+		// otherwise each keeps its own. subs are the subsets of sens its
+		// zero-level contexts can be offered with (see zeroSubs; all
+		// ones when not known, which never passes, the empty subset
+		// never being offered): when each was offered with its crossing,
+		// or there are none, crossPartial would offer nothing (as on
+		// about two calls in three) and is passed over.
+		own := crossEntry{}
+		e := &own
+		if cs := &op.crossings; byPos {
+			// crossSet.find's first probe, by hand: the compiler does
+			// not inline it.
+			if len(cs.entries) > 0 {
+				e = &cs.entries[c.pos*0x9e3779b97f4a7c15>>cs.shift]
+			}
+			if len(cs.entries) == 0 || e.gen != cs.cur || e.pos != c.pos {
+				e = cs.find(c.pos)
+			}
 		}
 		subs := ^uint64(0)
 		if pat >= 0 {
 			subs = op.zeroSubs[c.lid] >> (8 * pat) & 0xff
 		}
-		op.crossPartial(c.lid, int(c.matched), c.pos, subs, sens, sensMask, byPos)
-	}
-	for _, lid := range full {
-		numSelected += op.crossFull(lid, sens, sensMask, pat, skipLeft)
+		if subs&^e.offered != 0 {
+			op.crossPartial(c.lid, int(c.matched), e, sens, sensMask, byPos)
+		}
 	}
 	return numSelected
 }
 
 // partlyPresent returns, in creation order, the left semi-contexts
 // holding zero-level contexts that were crossed last step with from 1 to
-// maxLeft facts present, the only ones partly present that matter, and
-// clears neuronPos and neuronCount for the next such step. About half
-// pass, unpredictably, so it decides without a branch (picking them out
-// first took about 5 % off online NAB runs). nSens is how many sensor
-// facts op.left has, leftMask what they are.
+// maxLeft facts present, the only ones that matter (some of them wholly
+// present), and clears neuronPos and neuronCount for the next such step.
+// About half pass, unpredictably, so it decides without a branch (picking
+// them out first took about 5 % off online NAB runs). nSens is how many
+// sensor facts op.left has, leftMask what they are.
 func (op *contextOperator) partlyPresent(nSens int, leftMask factMask, byPos bool) []cadCandidate {
 	// The left facts' sensor facts as sensorCode numbers values.
 	prevCode := sensorCode(leftMask)
 	prevOK, prevVal := prevCode&codeOK != 0 && uint8(prevCode) == 1<<nSens-1, uint8(prevCode>>8)
-	zero, codes := op.zeroLevels, op.zeroCodes
+	zero, codes, nFacts := op.zeroLevels, op.zeroCodes, op.zeroFacts
 	neuronPos, neuronCount := op.neuronPos, op.neuronCount
 	cands := slices.Grow(op.cands[:0], len(zero))[:len(zero)]
 	op.cands = cands
@@ -1162,7 +1209,7 @@ func (op *contextOperator) partlyPresent(nSens int, leftMask factMask, byPos boo
 			matched += int(neuronCount[lid])
 			neuronCount[lid] = 0
 		}
-		cands[n] = cadCandidate{pos: pos | np, lid: lid, matched: int32(matched)}
+		cands[n] = cadCandidate{pos: pos | np, lid: lid, matched: int32(matched), full: int32(matched) == nFacts[j]}
 		inc := 0
 		if uint(matched-1) < maxLeft {
 			inc = 1 // a conditional move
@@ -1173,22 +1220,20 @@ func (op *contextOperator) partlyPresent(nSens int, leftMask factMask, byPos boo
 }
 
 // cadCandidate is a left semi-context holding zero-level contexts that is
-// partly present: matched of its facts, at positions pos, are.
+// partly present: matched of its facts, at positions pos, are; full if
+// that is all of them.
 type cadCandidate struct {
 	pos          uint64
 	lid, matched int32
+	full         bool
 }
 
-// crossFull is crossRightAll's walk over the contexts of left
-// semi-context lid, wholly present: it activates those whose right
-// semi-context is present, offers the crossings of the zero-level ones
-// partly present as potential contexts, and returns how many it selected.
-func (op *contextOperator) crossFull(lid int32, sens []int64, sensMask factMask, pat int, skipLeft int32) (numSelected int) {
-	numSelected = op.activateFull([]int32{lid}, sensMask, pat, skipLeft)
-	l := &op.lefts[lid]
-	if l.zeroLevel == 0 || len(l.facts) > op.maxLeft {
-		return numSelected
-	}
+// crossFull is crossRightAll's walk over the zero-level contexts of left
+// semi-context lid, wholly present and of at most maxLeft facts: it
+// offers the crossings of those whose right semi-context is partly
+// present as potential contexts.
+func (op *contextOperator) crossFull(lid int32, sens []int64, sensMask factMask) {
+	lh := op.lefts[lid].hash
 	z := &op.zeroLefts[lid]
 	var offered uint64 // the subsets of sens offered with l so far
 	for i := -1; i < len(z.more); i++ {
@@ -1207,9 +1252,8 @@ func (op *contextOperator) crossFull(lid int32, sens []int64, sensMask factMask,
 			}
 			offered |= 1 << rc.sub
 		}
-		op.potential(l.hash, -1, rc, lid)
+		op.potential(lh, -1, rc, lid)
 	}
-	return numSelected
 }
 
 // activateFull activates, appending them to op.active, the contexts of
@@ -1298,30 +1342,9 @@ func (op *contextOperator) sensPattern(sens []int64) int {
 // left semi-context lid, of which matched facts are present (its sensor
 // facts present, and its neuron facts at neuronPos): it offers the
 // crossings of those whose right semi-context is partly present as
-// potential contexts. With byPos, left semi-contexts whose crossings with
-// the left facts are the same share what was offered; otherwise lid
-// keeps its own account. subs are the subsets of sens its zero-level
-// contexts can be offered with (see zeroSubs; all ones when not known,
-// which never passes, the empty subset never being offered): when each
-// was offered with its crossing, or there are none, the walk would offer
-// nothing and is passed over.
-func (op *contextOperator) crossPartial(lid int32, matched int, pos, subs uint64, sens []int64, sensMask factMask, byPos bool) {
-	var own crossEntry
-	e := &own
-	if byPos {
-		// crossSet.find's first probe, by hand: the compiler does not
-		// inline it.
-		cs := &op.crossings
-		if len(cs.entries) > 0 {
-			e = &cs.entries[pos*0x9e3779b97f4a7c15>>cs.shift]
-		}
-		if len(cs.entries) == 0 || e.gen != cs.cur || e.pos != pos {
-			e = cs.find(pos)
-		}
-	}
-	if subs&^e.offered == 0 {
-		return
-	}
+// potential contexts, noting what it offered in e, the account of lid's
+// crossing with the left facts (see crossRightAll).
+func (op *contextOperator) crossPartial(lid int32, matched int, e *crossEntry, sens []int64, sensMask factMask, byPos bool) {
 	z := &op.zeroLefts[lid]
 	for i := -1; i < len(z.more); i++ {
 		k := &z.first
@@ -1381,7 +1404,7 @@ func (s *crossSet) reset() {
 
 // find returns the entry of pos, adding an empty one if there is none.
 // The entry stays put until the next find. Its first probe is
-// crossPartial's, by hand.
+// crossRightAll's, by hand.
 func (s *crossSet) find(pos uint64) *crossEntry {
 	if 2*(s.n+1) > len(s.entries) {
 		s.grow()
@@ -1726,8 +1749,12 @@ func (op *contextOperator) crossLeft(sens []int64, sensMask factMask) (numNew in
 		if !k.rok {
 			k.rid, k.rok = op.rightIDs.get(k.rh)
 		}
-		if _, made, _ := op.context(&k, false, nil, nil, pc, sens); made {
-			numNew++
+		// Most were made already, which the left semi-context's
+		// rights tell without a look-up.
+		if !k.lok || !k.rok || !op.lefts[k.lid].has(k.rid) {
+			if _, made, _ := op.context(&k, false, nil, nil, pc, sens); made {
+				numNew++
+			}
 		}
 		if cl != nil && k.lok {
 			cl.lid, cl.ok = k.lid, true
@@ -1753,7 +1780,7 @@ func (op *contextOperator) crossLeft(sens []int64, sensMask factMask) (numNew in
 	op.leftLID, op.leftLOK = lid, ok
 	if !ok || !slices.Equal(op.lefts[lid].facts, op.left) {
 		op.full = op.findFull(op.fullBuf[:0], 0, sensMask, neurons, sig)
-		op.fullBuf, op.fullSorted, op.fullPending = op.full, false, true
+		op.fullBuf, op.fullPending = op.full, true
 		return numNew
 	}
 	// The left facts are those of left semi-context lid, as they were
@@ -1774,7 +1801,7 @@ func (op *contextOperator) crossLeft(sens []int64, sensMask factMask) (numNew in
 		op.sortIDs(c.lids[n:])
 	}
 	c.upTo = int32(op.crossedN)
-	op.full, op.fullSorted = c.lids, true
+	op.full = c.lids
 	return numNew
 }
 
