@@ -9,7 +9,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_FLAGS   ?=
 
-.PHONY: all run test test-deps build cross lint bench fuzz nab clean
+.PHONY: all run test test-deps build cross lint bench fuzz nab pgo clean
 
 all: lint test build
 
@@ -56,6 +56,10 @@ NAB_OUT   ?= /tmp/emberwatch-nab
 NAB_FLAGS ?=
 nab:
 	$(GO) run ./cmd/agent eval nab --data $(NAB_DATA) --out $(NAB_OUT) $(NAB_FLAGS)
+
+## pgo: rewrite cmd/agent/default.pgo, the CPU profile that `go build` optimises the agent's hot paths with, from the NAB benchmarks of the detectors the eval and the field run.
+pgo:
+	$(GO) test -run='^$$' -bench='NAB/^(cad_ose|likelihood:cad_ose|ensemble)$$/' -benchtime=2x -o $(BIN)/detect.test -cpuprofile cmd/agent/default.pgo ./detect
 
 clean:
 	rm -rf $(BIN)
