@@ -31,12 +31,12 @@ func (r *residuals) next(v float64) (z float64, ok bool) {
 	e := v - r.level
 	if ok = r.n > r.warmup; ok {
 		z = e / spreadFloor(math.Sqrt(r.varnc), r.level)
-		r.varnc = (1 - r.spreadAlpha) * (r.varnc + r.spreadAlpha*e*e)
+		r.varnc = (1 - r.spreadAlpha) * (r.varnc + float64(r.spreadAlpha*e*e))
 	} else {
 		r.w.add(e)
-		r.varnc = r.w.m2/float64(r.w.n) + r.w.mean*r.w.mean // mean square
+		r.varnc = r.w.m2/float64(r.w.n) + float64(r.w.mean*r.w.mean) // mean square
 	}
-	r.level += r.levelAlpha * e
+	r.level += float64(r.levelAlpha * e)
 	r.n++
 	return z, ok
 }

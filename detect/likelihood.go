@@ -273,8 +273,8 @@ func (s *windowSums) remove(x float64) {
 // accumulate adds d, a number less the shift, to the sums (sign 1) or
 // takes it out (sign −1).
 func (s *windowSums) accumulate(d, sign float64) {
-	s.s1, s.c1 = neumaierAdd(s.s1, s.c1, sign*d)
-	s.s2, s.c2 = neumaierAdd(s.s2, s.c2, sign*(d*d))
+	s.s1, s.c1 = neumaierAdd(s.s1, s.c1, float64(sign*d))
+	s.s2, s.c2 = neumaierAdd(s.s2, s.c2, float64(sign*(d*d)))
 }
 
 // meanVariance returns the mean and the population variance; the set
@@ -282,7 +282,7 @@ func (s *windowSums) accumulate(d, sign float64) {
 func (s *windowSums) meanVariance() (mean, variance float64) {
 	n := float64(s.n)
 	m := (s.s1 + s.c1) / n
-	return s.k + m, max(0, (s.s2+s.c2)/n-m*m)
+	return s.k + m, max(0, (s.s2+s.c2)/n-float64(m*m))
 }
 
 // recentre adds the sums up again around their mean when the mean has

@@ -328,7 +328,7 @@ func lnGaussianTail(z float64) float64 {
 		return math.Inf(-1)
 	}
 	// erfc(x) ≈ e^{−x²}/(x√π)·(1 − 1/(2x²) + 3/(4x⁴)) for large x.
-	x2 := x * x
+	x2 := float64(x * x)
 	return -x2 - math.Log(x*math.Sqrt(math.Pi)) + math.Log1p(-1/(2*x2)+3/(4*x2*x2)) + math.Log(0.5)
 }
 

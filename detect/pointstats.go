@@ -141,7 +141,7 @@ func (d *EWMAChart) Observe(_ time.Time, v float64) float64 {
 // ewmaStep folds v into an exponentially weighted mean and variance.
 func ewmaStep(mean, variance, v, alpha float64) (float64, float64) {
 	diff := v - mean
-	return mean + alpha*diff, (1 - alpha) * (variance + alpha*diff*diff)
+	return mean + float64(alpha*diff), (1 - alpha) * (variance + float64(alpha*diff*diff))
 }
 
 // ring is a fixed-size circular buffer of the latest values.
@@ -175,7 +175,7 @@ func (w *welford) add(v float64) {
 	w.n++
 	d := v - w.mean
 	w.mean += d / float64(w.n)
-	w.m2 += d * (v - w.mean)
+	w.m2 += float64(d * (v - w.mean))
 }
 
 func (w *welford) remove(v float64) {
@@ -186,7 +186,7 @@ func (w *welford) remove(v float64) {
 	w.n--
 	d := v - w.mean
 	w.mean -= d / float64(w.n)
-	w.m2 = max(0, w.m2-d*(v-w.mean))
+	w.m2 = max(0, w.m2-float64(d*(v-w.mean)))
 }
 
 // reset recomputes the statistics of vs exactly, discarding rounding

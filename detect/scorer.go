@@ -76,7 +76,7 @@ func (d *RobustZ) Score(f *emberwatch.Features) (float64, [2]float64, bool) {
 	}
 	spread := math.Max(1.4826*median(hist), d.cfg.MinSpread)
 	z := zscore(v, med, spread)
-	k := deviationAt(d.cfg.Threshold) * spread
+	k := float64(deviationAt(d.cfg.Threshold) * spread)
 	sc := score(z)
 	switch {
 	case sc < d.cfg.Threshold:
@@ -141,13 +141,13 @@ func (d *EWMA) Score(f *emberwatch.Features) (float64, [2]float64, bool) {
 	}
 	spread := math.Max(math.Sqrt(d.variance), d.cfg.MinSpread)
 	z := zscore(v, d.mean, spread)
-	k := deviationAt(d.cfg.Threshold) * spread
+	k := float64(deviationAt(d.cfg.Threshold) * spread)
 	expected := [2]float64{d.mean - k, d.mean + k}
 	ready := d.n >= d.cfg.Warmup
 	a := d.cfg.Alpha
 	diff := v - d.mean
-	d.mean += a * diff
-	d.variance = (1 - a) * (d.variance + a*diff*diff)
+	d.mean += float64(a * diff)
+	d.variance = (1 - a) * (d.variance + float64(a*diff*diff))
 	d.n++
 	if !ready {
 		return 0, [2]float64{}, false
