@@ -9,7 +9,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_FLAGS   ?=
 
-.PHONY: all run test test-deps build cross lint bench fuzz nab pgo clean
+.PHONY: all run test test-deps test-arm64 build cross lint bench fuzz nab pgo clean
 
 all: lint test build
 
@@ -23,6 +23,13 @@ test: test-deps
 
 test-deps:
 	@./scripts/test-deps.sh
+
+## test-arm64: check, under qemu-aarch64-static, that an arm64 device scores the NAB corpus bit for bit as measured here (CI runs it).
+# Only the NAB golden: the synthetic test streams come from math.Sin and
+# NormFloat64, whose last bits differ on arm64 themselves.
+test-arm64:
+	@command -v qemu-aarch64-static >/dev/null || { echo "test-arm64: needs qemu-aarch64-static (apt-get install qemu-user-static)" >&2; exit 1; }
+	GOARCH=arm64 $(GO) test -exec qemu-aarch64-static -count=1 -run 'TestNABScoresUnchanged' ./detect
 
 ## build: a static binary for this machine in bin/agent.
 build:

@@ -1,10 +1,14 @@
 #!/bin/sh
 # Installs what `make test` needs beyond Go, on Debian/Ubuntu: the Mosquitto
 # broker (the MQTT tests start their own on a loopback port) and a C
-# toolchain (the race detector needs cgo). Does nothing when both are there.
+# toolchain (the race detector needs cgo); with --arm64, also
+# qemu-user-static for `make test-arm64`. Does nothing when all are there.
 set -eu
 
 missing=""
+if [ "${1:-}" = --arm64 ] && ! command -v qemu-aarch64-static >/dev/null 2>&1; then
+	missing="$missing qemu-user-static"
+fi
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
 	missing="$missing mosquitto"
 fi
