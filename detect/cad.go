@@ -145,8 +145,11 @@ func NewCADOSE(p CADParams, h Hints) *CADOSE {
 var cadSpares spares[contextOperator]
 
 // recycle implements recycler: d's context operator goes to cadSpares
-// and d is left without one.
+// and d is left without one (so recycling it again does nothing).
 func (d *CADOSE) recycle() {
+	if d.op.sensorOnly == nil {
+		return
+	}
 	op := new(contextOperator)
 	*op, d.op = d.op, contextOperator{}
 	cadSpares.put(op)

@@ -189,6 +189,7 @@ func TestCADOSERecycled(t *testing.T) {
 			r.tweak(&d.op)
 		}
 		Recycle(d)
+		Recycle(d) // a second time does nothing
 		if !slices.Equal(got, want) {
 			i := 0
 			for got[i] == want[i] {
