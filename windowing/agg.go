@@ -39,19 +39,19 @@ func (a *agg) add(t int64, x, k, invHalf float64) {
 	a.sum = s
 	delta := d - a.mean
 	a.mean += delta / float64(a.n)
-	a.m2 += delta * (d - a.mean)
+	a.m2 += float64(delta * (d - a.mean)) // rounded: not fused into the sum on any GOARCH
 	a.min = math.Min(a.min, x)
 	a.max = math.Max(a.max, x)
 	if t > a.lastT || t == a.lastT && x >= a.last {
 		// The newest reading: rebase the exponential sums on it so that
 		// every weight stays <= 1.
 		scale := math.Exp2(-float64(t-a.lastT) * invHalf)
-		a.ewS = a.ewS*scale + d
-		a.ewW = a.ewW*scale + 1
+		a.ewS = float64(a.ewS*scale) + d
+		a.ewW = float64(a.ewW*scale) + 1
 		a.lastT, a.last = t, x
 	} else {
 		w := math.Exp2(-float64(a.lastT-t) * invHalf)
-		a.ewS += w * d
+		a.ewS += float64(w * d)
 		a.ewW += w
 	}
 	if t < a.firstT || t == a.firstT && x < a.first {
@@ -90,8 +90,8 @@ func merge(a, b *agg, invHalf float64) agg {
 	}
 	sa := math.Exp2(-float64(r.lastT-a.lastT) * invHalf)
 	sb := math.Exp2(-float64(r.lastT-b.lastT) * invHalf)
-	r.ewS = a.ewS*sa + b.ewS*sb
-	r.ewW = a.ewW*sa + b.ewW*sb
+	r.ewS = float64(a.ewS*sa) + float64(b.ewS*sb)
+	r.ewW = float64(a.ewW*sa) + float64(b.ewW*sb)
 	return r
 }
 

@@ -673,7 +673,7 @@ func (w *Windower) features(s *series, start, end int64, a *agg, each func(func(
 		Start:  time.Unix(0, start).UTC(),
 		End:    time.Unix(0, end).UTC(),
 		Count:  a.n,
-		Sum:    n*s.k + (a.sum + a.comp),
+		Sum:    float64(n*s.k) + (a.sum + a.comp),
 		Mean:   s.k + a.mean,
 		Min:    a.min,
 		Max:    a.max,
@@ -720,12 +720,12 @@ func quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
 		return math.NaN()
 	}
-	h := q * float64(len(xs)-1)
+	h := float64(q * float64(len(xs)-1)) // rounded: not fused into h−lo below on any GOARCH
 	lo := int(h)
 	if lo >= len(xs)-1 {
 		return xs[len(xs)-1]
 	}
-	return xs[lo] + (h-float64(lo))*(xs[lo+1]-xs[lo])
+	return xs[lo] + float64((h-float64(lo))*(xs[lo+1]-xs[lo]))
 }
 
 // alignUp returns the first multiple of hop since the Unix epoch that is
