@@ -926,9 +926,13 @@ func (op *contextOperator) reset() {
 // are copied when kept.
 func (op *contextOperator) context(k *cadKey, zeroLevel bool, left, right []int64, pc *cadPotential, sens []int64) (id int32, made, ok bool) {
 	if k.lok && k.rok {
-		if l := &op.lefts[k.lid]; l.has(k.rid) {
-			c, _ := l.contexts.get(k.rid)
-			return c, false, true
+		// The rights bit rules most misses out without a probe; a hit, or
+		// an id it does not cover, is looked up once.
+		l := &op.lefts[k.lid]
+		if k.rid >= 64 || l.rights&(1<<k.rid) != 0 {
+			if c, ok := l.contexts.get(k.rid); ok {
+				return c, false, true
+			}
 		}
 	}
 	if len(op.contexts) >= op.maxContexts {
